@@ -1,0 +1,113 @@
+"""The command line: arguments in, a renderer chosen, errors mapped to exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from . import __version__
+from .errors import ExitCode, GradcliError, InputError
+from .inputs import parse_values, split_set_option, split_value_tokens
+
+MAX_FILE_BYTES = 64 * 1024 * 1024  # documented in the README
+
+EPILOG = """\b
+Examples:
+  gradcli eval graph.txt --x 3 --w 2 --b 1
+  gradcli eval graph.txt --x 3 --w 2 --b 1 --format json | jq .gradients
+  gradcli eval graph.txt --x=-3 --w 2 --b 1 --symbolic
+  echo 'a = relu(x*w + b)' | gradcli eval - --x 3 --w 2 --b 1
+  gradcli eval graph.txt --set format=1 --output u
+
+\b
+Exit status: 0 ok, 1 the sympy check found a mismatch (results are still printed),
+2 bad usage or bad input, 3 an internal error (a bug: please report it).
+"""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="gradcli")
+def main() -> None:
+    """gradcli: every value and every partial derivative of a computation, checked.
+
+    Write a computation as statements (u = x*w; v = u + b; a = relu(v)) and run
+    `gradcli eval FILE --x 3 --w 2 --b 1`.
+    """
+
+
+@main.command("eval", epilog=EPILOG,
+              context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                "allow_interspersed_args": True})
+@click.argument("graph", metavar="GRAPH")
+@click.option("--set", "set_values", multiple=True, metavar="NAME=VALUE",
+              help="Give an input a value (for names that clash with an option).")
+@click.option("--output", metavar="NAME", help="Node to differentiate (default: the last assigned).")
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="Rich tables for people, JSON for scripts.")
+@click.option("--symbolic", is_flag=True, help="Also show closed-form derivatives (sympy).")
+@click.option("--no-check", is_flag=True, help="Skip the sympy cross-check.")
+@click.pass_context
+def eval_command(ctx: click.Context, graph: str, set_values, output, output_format,
+                 symbolic, no_check) -> None:
+    """Evaluate GRAPH (a file, or - for stdin) and differentiate its output w.r.t. every node.
+
+    Give each input a value with --NAME VALUE or --NAME=VALUE (negative values work:
+    --x -3), or with --set NAME=VALUE.
+    """
+    try:
+        values = parse_values(split_value_tokens(list(ctx.args)) + split_set_option(set_values))
+        name, text = read_graph(graph)
+        from .core import differentiate, load
+        result = differentiate(load(name, text), values, output=output,
+                               check=not no_check, symbolic=symbolic)
+        write(result, output_format)
+    except GradcliError as error:
+        click.echo(error.render(), err=True)
+        ctx.exit(error.exit_code)
+    except (KeyboardInterrupt, BrokenPipeError):
+        _quiet_exit()
+    except Exception as error:  # noqa: BLE001 - a bug, reported in one line
+        if os.environ.get("GRADCLI_DEBUG"):
+            raise
+        click.echo(f"gradcli: internal error: {type(error).__name__}: {error} "
+                   "(set GRADCLI_DEBUG=1 for the traceback; please report it)", err=True)
+        ctx.exit(3)
+    ctx.exit(ExitCode.OK if result.ok else ExitCode.CHECK_MISMATCH)
+
+
+def read_graph(path: str) -> tuple[str, str]:
+    """The graph's display name and text; every way reading can fail is an InputError."""
+    if path == "-":
+        name, data = "<stdin>", sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+    else:
+        name = path
+        try:
+            if os.path.isdir(path):
+                raise InputError(f"{path}: is a directory, not a graph file")
+            with open(path, "rb") as f:
+                data = f.read(MAX_FILE_BYTES + 1)
+        except OSError as e:
+            raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
+    from .core import decode
+    return name, decode(name, data, MAX_FILE_BYTES)
+
+
+def write(result, output_format: str) -> None:
+    from . import render
+    if output_format == "json":
+        sys.stdout.write(render.dumps(result) + "\n")
+        sys.stdout.flush()
+        return
+    from rich.console import Console
+    console = Console(highlight=False, soft_wrap=False)
+    for renderable in render.tables(result):
+        console.print(renderable)
+
+
+def _quiet_exit() -> None:
+    try:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+    finally:
+        raise SystemExit(130)

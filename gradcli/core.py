@@ -1,0 +1,107 @@
+"""The pure core: graph text and input values in, a Result out. It never prints or exits."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from .errors import InputError, Source
+from .evaluate import Edge, evaluate
+from .graph import Graph, build_graph, select_output
+from .lexer import normalize
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    kind: str  # "input" | "intermediate" | "output"
+    expression: str  # the defining expression as written, or "" for an input
+    value: float
+    grad: float
+
+
+@dataclass
+class Result:
+    graph: Graph
+    output: str
+    inputs: dict[str, float]
+    nodes: list[Node]
+    edges: list[Edge]
+    kinks: list[str]
+    anomalies: list[str]
+    check: object | None = None  # symbolic.CheckReport
+    symbolic: object | None = None  # symbolic.SymbolicForms
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.check is None or self.check.ok
+
+
+def load(name: str, text: str) -> Graph:
+    return build_graph(Source(name, normalize(text)))
+
+
+def bind_inputs(graph: Graph, values: dict[str, float]) -> list[float]:
+    """Input values in graph order; every input needs one and nothing else may have one."""
+    for name in values:
+        if name in graph.inputs:
+            continue
+        if name in graph.assigned:
+            raise InputError(f"'{name}' is assigned in {graph.source.name}, so it takes no value; "
+                             f"inputs are: {', '.join(graph.inputs) or '(none)'}")
+        close = difflib.get_close_matches(name, graph.inputs, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else \
+            f"; inputs are: {', '.join(graph.inputs) or '(none)'}"
+        raise InputError(f"'{name}' is not an input of {graph.source.name}{hint}")
+    missing = [n for n in graph.inputs if n not in values]
+    if missing:
+        flags = " ".join(f"--{n} VALUE" for n in missing)
+        raise InputError(f"missing value for input{'s' if len(missing) > 1 else ''} "
+                         f"{', '.join(missing)}\n  = hint: add {flags}")
+    return [values[n] for n in graph.inputs]
+
+
+def differentiate(graph: Graph, values: dict[str, float], output: str | None = None,
+                  check: bool = True, symbolic: bool = False) -> Result:
+    out = select_output(graph, output)
+    ev = evaluate(graph, bind_inputs(graph, values), out)
+    result = Result(graph, out, {n: values[n] for n in graph.inputs},
+                    _nodes(graph, out, ev.values, ev.grads), ev.edges, ev.kinks, ev.anomalies)
+    if check or symbolic:
+        from . import symbolic as sym  # sympy is slow to import: only when asked for
+        if check:
+            result.check = sym.check(result)
+        if symbolic:
+            result.symbolic = sym.closed_forms(result)
+    return result
+
+
+def _nodes(graph: Graph, output: str, values, grads) -> list[Node]:
+    from .printer import format_rpn
+    nodes = []
+    for i, name in enumerate(graph.inputs):
+        nodes.append(Node(name, "output" if name == output else "input", "", values[i], grads[i]))
+    n = len(graph.inputs)
+    for j, s in enumerate(graph.statements):
+        kind = "output" if s.target == output else "intermediate"
+        nodes.append(Node(s.target, kind, format_rpn(s.rpn), values[n + j], grads[n + j]))
+    return nodes
+
+
+def decode(name: str, data: bytes, limit: int) -> str:
+    """Bytes of a graph file -> text, refusing what is not a small UTF-8 text file."""
+    if len(data) > limit:
+        raise InputError(f"{name}: larger than {limit // (1024 * 1024)} MiB; "
+                         "gradcli reads graph files up to that size")
+    if b"\x00" in data:
+        at = data.index(b"\x00")
+        raise InputError(f"{name}: looks binary (a NUL byte at offset {at}); "
+                         "a graph file is UTF-8 text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise InputError(f"{name}:{line}:{col}: not UTF-8 text "
+                         f"(byte 0x{data[e.start]:02x} cannot start or continue a character)") from None

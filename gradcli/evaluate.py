@@ -1,0 +1,206 @@
+"""Forward values, local partials and the reverse sweep, all as loops over one flat tape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import ieee
+from .graph import Graph
+from .ops import IDENTITY, Op
+
+# The tape holds one instruction per op application: (op, out, a, b) with b = -1 for unary
+# ops and a = b = -1 for constants like pi. Slots 0..n-1 are the graph's nodes (inputs, then
+# statements in file order); statement temporaries and literals follow.
+
+
+@dataclass(frozen=True)
+class Tape:
+    instructions: list
+    slots: int
+    constants: dict[int, float]  # literal slots and their values
+    node_slot: dict[str, int]
+    statement_ends: list[int]  # instruction index just past each statement
+    from_names: list[list[int]]  # per statement: node slots it mentions, first use first
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str  # the name mentioned
+    target: str  # the node whose statement mentions it
+    local: float  # d target / d source, summed over every mention
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    values: list[float]  # per node, graph.nodes order
+    grads: list[float]
+    edges: list[Edge]
+    kinks: list[str]
+    anomalies: list[str]
+
+
+def compile_tape(graph: Graph) -> Tape:
+    node_slot = {name: i for i, name in enumerate(graph.nodes)}
+    slots = len(node_slot)
+    instructions: list = []
+    constants: dict[int, float] = {}
+    ends: list[int] = []
+    from_names: list[list[int]] = []
+    for s in graph.statements:
+        stack: list[int] = []
+        mentioned: dict[int, None] = {}
+        last_op_at = -1
+        for item in s.rpn:
+            kind = item[0]
+            if kind == "name":
+                slot = node_slot[item[1]]
+                mentioned[slot] = None
+                stack.append(slot)
+            elif kind == "num":
+                constants[slots] = item[1]
+                stack.append(slots)
+                slots += 1
+            else:
+                op: Op = item[1]
+                b = stack.pop() if op.arity == 2 else -1
+                a = stack.pop() if op.arity >= 1 else -1
+                instructions.append((op, slots, a, b))
+                last_op_at = len(instructions) - 1
+                stack.append(slots)
+                slots += 1
+        result = stack.pop()
+        target = node_slot[s.target]
+        if last_op_at >= 0 and instructions[last_op_at][1] == result:
+            op, _, a, b = instructions[last_op_at]
+            instructions[last_op_at] = (op, target, a, b)  # the last op writes the node itself
+        else:
+            instructions.append((IDENTITY, target, result, -1))  # `a = x` or `a = 3`
+        ends.append(len(instructions))
+        from_names.append(list(mentioned))
+    return Tape(instructions, slots, constants, node_slot, ends, from_names)
+
+
+def forward(tape: Tape, inputs: list[float]) -> list[float]:
+    vals = [0.0] * tape.slots
+    vals[:len(inputs)] = inputs
+    for slot, value in tape.constants.items():
+        vals[slot] = value
+    for op, out, a, b in tape.instructions:
+        if b >= 0:
+            vals[out] = op.forward(vals[a], vals[b])
+        elif a >= 0:
+            vals[out] = op.forward(vals[a])
+        else:
+            vals[out] = op.forward()
+    return vals
+
+
+def _sweep(instructions, vals, grads, stop: int = 0) -> None:
+    """Reverse sweep from the end of `instructions` down to index `stop`.
+
+    grads holds None for slots no path from the seed reaches: PyTorch never runs their
+    backward, so a nan there cannot leak into a gradient.
+    """
+    for i in range(len(instructions) - 1, stop - 1, -1):
+        op, out, a, b = instructions[i]
+        g = grads[out]
+        if g is None or a < 0:
+            continue
+        if b >= 0:
+            ga, gb = op.backward(g, vals[a], vals[b], vals[out])
+            grads[b] = gb if grads[b] is None else grads[b] + gb
+        else:
+            (ga,) = op.backward(g, vals[a], vals[out])
+        grads[a] = ga if grads[a] is None else grads[a] + ga
+
+
+def backward(tape: Tape, vals: list[float], output_slot: int) -> list:
+    grads: list = [None] * tape.slots
+    grads[output_slot] = 1.0
+    _sweep(tape.instructions, vals, grads)
+    return grads
+
+
+def local_partials(tape: Tape, graph: Graph, vals: list[float]) -> list[Edge]:
+    """Each statement's partials w.r.t. the names it mentions: its own sweep seeded with 1."""
+    edges = []
+    names = graph.nodes
+    start = 0
+    for index, s in enumerate(graph.statements):
+        end = tape.statement_ends[index]
+        target = tape.node_slot[s.target]
+        grads = _SparseGrads({target: 1.0})
+        _sweep(tape.instructions[start:end], vals, grads)
+        for slot in tape.from_names[index]:
+            local = grads[slot]
+            edges.append(Edge(names[slot], s.target, 0.0 if local is None else local))
+        start = end
+    return edges
+
+
+class _SparseGrads(dict):
+    """A gradient store for one statement's sweep: slots it never touched read as None."""
+
+    def __missing__(self, key):
+        return None
+
+
+def kinks_hit(tape: Tape, graph: Graph, vals: list[float], grads: list) -> list[str]:
+    """Kinks on the output's path (where the backward sweep actually ran)."""
+    notes = []
+    owner = _statement_of_instruction(tape)
+    for i, (op, out, a, b) in enumerate(tape.instructions):
+        if op.kink is None or grads[out] is None:
+            continue
+        note = op.kink(vals[a]) if b < 0 else op.kink(vals[a], vals[b])
+        if note:
+            notes.append(f"{note}, in {owner[i]}")
+    return notes
+
+
+def _statement_of_instruction(tape: Tape) -> list[str]:
+    names = list(tape.node_slot)
+    n_inputs = len(names) - len(tape.statement_ends)
+    owner, start = [], 0
+    for index, end in enumerate(tape.statement_ends):
+        owner += [names[n_inputs + index]] * (end - start)
+        start = end
+    return owner
+
+
+def first_nonfinite(tape: Tape, graph: Graph, vals: list[float]) -> list[str]:
+    """The first op whose result is nan/inf from finite operands: where trouble began."""
+    owner = _statement_of_instruction(tape)
+    for i, (op, out, a, b) in enumerate(tape.instructions):
+        result = vals[out]
+        if ieee.is_finite(result):
+            continue
+        args = [vals[s] for s in (a, b) if s >= 0]
+        if all(ieee.is_finite(x) for x in args):
+            shown = ", ".join(_fmt(x) for x in args)
+            where = f"{op.name}({shown})" if not op.infix else f"{_fmt(args[0])} {op.name} {_fmt(args[1])}"
+            return [f"{owner[i]} is the first node with a non-finite value: {where} gives {_fmt(result)}"]
+    nonfinite_inputs = [n for n in graph.inputs if not ieee.is_finite(vals[tape.node_slot[n]])]
+    if nonfinite_inputs:
+        return [f"non-finite input value: {', '.join(nonfinite_inputs)}"]
+    return []
+
+
+def _fmt(x: float) -> str:
+    return repr(x)
+
+
+def evaluate(graph: Graph, input_values: list[float], output: str) -> Evaluation:
+    tape = compile_tape(graph)
+    vals = forward(tape, input_values)
+    out_slot = tape.node_slot[output]
+    grads = backward(tape, vals, out_slot)
+    n = len(tape.node_slot)
+    node_grads = [0.0 if g is None else g for g in grads[:n]]
+    return Evaluation(
+        values=vals[:n],
+        grads=node_grads,
+        edges=local_partials(tape, graph, vals),
+        kinks=kinks_hit(tape, graph, vals, grads),
+        anomalies=first_nonfinite(tape, graph, vals),
+    )

@@ -1,0 +1,97 @@
+"""Float64 math with IEEE results where Python would raise or go complex."""
+
+from __future__ import annotations
+
+import math
+
+inf = math.inf
+nan = math.nan
+
+
+def div(a: float, b: float) -> float:
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if a != a or a == 0.0:
+            return nan
+        return math.copysign(inf, a) * math.copysign(1.0, b)
+
+
+def _is_odd_integer(y: float) -> bool:
+    return math.isfinite(y) and y == math.floor(y) and math.fmod(y, 2.0) != 0.0
+
+
+def pow(a: float, b: float) -> float:  # noqa: A001 - the IEEE pow, C99 annex F
+    try:
+        return math.pow(a, b)
+    except ValueError:
+        if a == 0.0:  # 0 ** negative
+            return math.copysign(inf, a) if _is_odd_integer(b) else inf
+        return nan  # negative base, non-integer exponent: real pow is undefined
+    except OverflowError:
+        return -inf if a < 0.0 and _is_odd_integer(b) else inf
+
+
+def exp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return inf
+
+
+def log(x: float) -> float:
+    if x > 0.0:
+        return math.log(x)
+    if x == 0.0:
+        return -inf
+    return nan  # negative or nan
+
+
+def sqrt(x: float) -> float:
+    return math.sqrt(x) if x >= 0.0 else nan
+
+
+def sin(x: float) -> float:
+    return math.sin(x) if math.isfinite(x) else nan
+
+
+def cos(x: float) -> float:
+    return math.cos(x) if math.isfinite(x) else nan
+
+
+def sigmoid(x: float) -> float:
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = exp(x)  # x < 0 or nan: exp cannot overflow here
+    return e / (1.0 + e)
+
+
+def softplus(x: float) -> float:
+    """log(1 + e**x) without overflow: max(x, 0) + log1p(e**-|x|)."""
+    if x != x:
+        return nan
+    return (x if x > 0.0 else 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+def sign(x: float) -> float:
+    if x > 0.0:
+        return 1.0
+    if x < 0.0:
+        return -1.0
+    return x  # 0.0, -0.0 or nan stay as they are
+
+
+def maximum(a: float, b: float) -> float:
+    if a != a or b != b:
+        return nan  # torch.maximum propagates nan
+    return a if a >= b else b
+
+
+def minimum(a: float, b: float) -> float:
+    if a != a or b != b:
+        return nan
+    return a if a <= b else b
+
+
+def is_finite(x: float) -> bool:
+    return x - x == 0.0

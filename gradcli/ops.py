@@ -1,0 +1,135 @@
+"""THE op table: every op's forward, backward (vector-Jacobian) rule and sympy counterpart.
+
+Backward rules follow PyTorch's float64 formulas (tools/autograd/derivatives.yaml) term by term,
+so inf/nan propagate as they do there: a rule that PyTorch writes as a multiply multiplies
+(0 * inf is nan), and a rule it writes as a `where` selects (relu's gate is a hard 0).
+The local partial of an edge is the rule applied to g = 1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from . import ieee
+
+Backward = Callable[..., tuple]
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str  # as written in a graph: "+", "relu", ...; unary minus is "neg"
+    arity: int
+    forward: Callable[..., float]
+    backward: Backward  # (g, *args, out) -> one contribution per argument
+    sympy: Callable  # (S, *args) -> sympy expression; S is symbolic.py's namespace
+    precedence: int  # for printing and parsing: higher binds tighter
+    kink: Callable[..., str | None] | None = None  # (*args) -> note when at a kink
+    domain: tuple[tuple[float, float], ...] = ()  # where tests sample it (smooth there)
+    infix: bool = False
+    doc: str = ""
+
+
+# --- kink conventions, each decided once (PyTorch's choices) ---------------------------
+
+def relu_gate(g: float, out: float) -> float:
+    """relu'(0) = 0: threshold_backward passes g only where the output is > 0."""
+    return 0.0 if out <= 0.0 else g
+
+
+def tie_split(g: float, mine: float, other: float, i_win_when_greater: bool) -> float:
+    """max/min: a tie splits g half and half; the loser gets a hard 0."""
+    if mine == other:
+        return g / 2.0
+    loses = mine < other if i_win_when_greater else mine > other
+    return 0.0 if loses else g
+
+
+def pow_base_grad(g: float, a: float, b: float) -> float:
+    """d(a**b)/da; PyTorch makes it a hard 0 when the exponent is 0."""
+    return 0.0 if b == 0.0 else g * (b * ieee.pow(a, b - 1.0))
+
+
+def pow_exponent_grad(g: float, a: float, out: float) -> float:
+    """d(a**b)/db = out*log(a); PyTorch makes it a hard 0 where a == 0 and b >= 0."""
+    return g * (out * ieee.log(a))
+
+
+def _pow_backward(g, a, b, out):
+    exponent_grad = 0.0 if (a == 0.0 and b >= 0.0) else pow_exponent_grad(g, a, out)
+    return pow_base_grad(g, a, b), exponent_grad
+
+
+def _kink_at_zero(op: str, derivative: str):
+    def note(x: float) -> str | None:
+        return f"{op} at 0: derivative taken as {derivative} (PyTorch convention)" if x == 0.0 else None
+    return note
+
+
+def _tie(op: str):
+    def note(a: float, b: float) -> str | None:
+        return f"{op} tie at {a!r}: the gradient is split half and half (PyTorch convention)" \
+            if a == b else None
+    return note
+
+
+_ANY = (-3.0, 3.0)
+_POSITIVE = (0.2, 4.0)
+
+_TABLE = [
+    Op("+", 2, lambda a, b: a + b, lambda g, a, b, o: (g, g),
+       lambda S, a, b: a + b, 1, infix=True, domain=(_ANY, _ANY), doc="sum"),
+    Op("-", 2, lambda a, b: a - b, lambda g, a, b, o: (g, -g),
+       lambda S, a, b: a - b, 1, infix=True, domain=(_ANY, _ANY), doc="difference"),
+    Op("*", 2, lambda a, b: a * b, lambda g, a, b, o: (g * b, g * a),
+       lambda S, a, b: a * b, 2, infix=True, domain=(_ANY, _ANY), doc="product"),
+    Op("/", 2, ieee.div, lambda g, a, b, o: (ieee.div(g, b), -g * ieee.div(o, b)),
+       lambda S, a, b: a / b, 2, infix=True, domain=(_ANY, (0.5, 4.0)),
+       doc="quotient; x/0 is ±inf, 0/0 is nan"),
+    Op("neg", 1, lambda a: -a, lambda g, a, o: (-g,),
+       lambda S, a: -a, 3, domain=(_ANY,), doc="unary minus"),
+    Op("**", 2, ieee.pow, _pow_backward,
+       lambda S, a, b: a ** b, 4, infix=True, domain=(_POSITIVE, _ANY),
+       doc="power, also written ^; right-associative; negative base with a "
+           "non-integer exponent is nan"),
+    Op("relu", 1, lambda x: x if x > 0.0 or x != x else 0.0,
+       lambda g, x, o: (relu_gate(g, o),), lambda S, x: S.relu(x), 5,
+       kink=_kink_at_zero("relu", "0"), domain=(_ANY,), doc="max(x, 0)"),
+    Op("sigmoid", 1, ieee.sigmoid, lambda g, x, o: (g * (1.0 - o) * o,),
+       lambda S, x: 1 / (1 + S.exp(-x)), 5, domain=(_ANY,), doc="1/(1+e^-x)"),
+    Op("tanh", 1, math.tanh,
+       lambda g, x, o: (g * (1.0 - o * o),), lambda S, x: S.tanh(x), 5,
+       domain=(_ANY,), doc="hyperbolic tangent"),
+    Op("exp", 1, ieee.exp, lambda g, x, o: (g * o,), lambda S, x: S.exp(x), 5,
+       domain=(_ANY,), doc="e^x; overflow is inf"),
+    Op("log", 1, ieee.log, lambda g, x, o: (ieee.div(g, x),), lambda S, x: S.log(x), 5,
+       domain=(_POSITIVE,), doc="natural log; log(0) is -inf, log(x<0) is nan"),
+    Op("sqrt", 1, ieee.sqrt, lambda g, x, o: (ieee.div(g, 2.0 * o),),
+       lambda S, x: S.sqrt(x), 5, kink=_kink_at_zero("sqrt", "inf"),
+       domain=(_POSITIVE,), doc="square root; sqrt(x<0) is nan, sqrt'(0) is inf"),
+    Op("sin", 1, ieee.sin, lambda g, x, o: (g * ieee.cos(x),), lambda S, x: S.sin(x), 5,
+       domain=(_ANY,), doc="sine"),
+    Op("cos", 1, ieee.cos, lambda g, x, o: (g * -ieee.sin(x),), lambda S, x: S.cos(x), 5,
+       domain=(_ANY,), doc="cosine"),
+    Op("abs", 1, abs, lambda g, x, o: (g * ieee.sign(x),), lambda S, x: S.Abs(x), 5,
+       kink=_kink_at_zero("abs", "0"), domain=(_ANY,), doc="absolute value"),
+    Op("softplus", 1, ieee.softplus, lambda g, x, o: (g * ieee.sigmoid(x),),
+       lambda S, x: S.log(1 + S.exp(x)), 5, domain=(_ANY,),
+       doc="log(1+e^x), computed without overflow"),
+    Op("max", 2, ieee.maximum,
+       lambda g, a, b, o: (tie_split(g, a, b, True), tie_split(g, b, a, True)),
+       lambda S, a, b: S.Max(a, b), 5, kink=_tie("max"), domain=(_ANY, _ANY),
+       doc="larger of two; nan if either is nan"),
+    Op("min", 2, ieee.minimum,
+       lambda g, a, b, o: (tie_split(g, a, b, False), tie_split(g, b, a, False)),
+       lambda S, a, b: S.Min(a, b), 5, kink=_tie("min"), domain=(_ANY, _ANY),
+       doc="smaller of two; nan if either is nan"),
+    Op("pi", 0, lambda: 3.141592653589793, lambda g, o: (), lambda S: S.pi, 6,
+       doc="the constant π"),
+]
+
+OPS: dict[str, Op] = {op.name: op for op in _TABLE}
+FUNCTIONS: dict[str, Op] = {op.name: op for op in _TABLE if not op.infix and op.name != "neg"}
+IDENTITY = Op("=", 1, lambda a: a, lambda g, a, o: (g,), lambda S, a: a, 6,
+              doc="a node defined as another node or a number")
