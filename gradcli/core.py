@@ -57,7 +57,8 @@ def bind_inputs(graph: Graph, values: dict[str, float]) -> list[float]:
     missing = [n for n in graph.inputs if n not in values]
     if missing:
         flags = " ".join(f"--{n} VALUE" for n in missing)
-        raise InputError(f"missing value for input{'s' if len(missing) > 1 else ''} "
+        plural = "s for inputs" if len(missing) > 1 else " for input"
+        raise InputError(f"missing value{plural} "
                          f"{', '.join(missing)}\n  = hint: add {flags}")
     return [values[n] for n in graph.inputs]
 

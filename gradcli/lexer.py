@@ -65,7 +65,7 @@ def _bad_number(source: Source, start: int, end: int) -> SourceError:
     number = source.text[start:end]
     if tail.isalpha() or tail == "_":
         return SourceError(source, end, f"a number cannot be followed by '{tail}'",
-                           hint=f"for a product write {number}*{tail}...")
+                           hint=f"write {number}*{tail} for a product")
     return SourceError(source, start, "malformed number", length=end - start + 1)
 
 

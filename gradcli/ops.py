@@ -3,7 +3,8 @@
 Backward rules follow PyTorch's float64 formulas (tools/autograd/derivatives.yaml) term by term,
 so inf/nan propagate as they do there: a rule that PyTorch writes as a multiply multiplies
 (0 * inf is nan), and a rule it writes as a `where` selects (relu's gate is a hard 0).
-The local partial of an edge is the rule applied to g = 1.
+The local partial of an edge is the rule applied to g = 1. One deliberate difference:
+softplus is computed exactly (PyTorch returns x itself above x = 20, off by up to 2e-9).
 """
 
 from __future__ import annotations

@@ -37,9 +37,9 @@ class Statement:
 def reserved_reason(name: str) -> str | None:
     if name in FUNCTIONS:
         kind = "constant" if FUNCTIONS[name].arity == 0 else "function"
-        return f"'{name}' is a built-in {kind}"
+        return f"it is a built-in {kind}"
     if keyword.iskeyword(name):
-        return f"'{name}' is a reserved word"
+        return "it is a reserved word"
     return None
 
 
@@ -57,7 +57,7 @@ def parse(source: Source) -> list[Statement]:
                               hint="a statement is `name = expression`", length=max(1, len(text)))
         reason = reserved_reason(text)
         if reason:
-            raise SourceError(source, offset, f"cannot assign to {reason}", length=len(text),
+            raise SourceError(source, offset, f"cannot assign to '{text}': {reason}", length=len(text),
                               hint="choose another name")
         eq = tokens.next()
         if eq[0] != "=":
@@ -194,6 +194,9 @@ class _ExpressionParser:
         if kind == "=":
             raise self.error(offset, "unexpected '='; a statement assigns one name",
                              hint="put each statement on its own line or separate them with ';'")
+        if kind == "name" and keyword.iskeyword(text):
+            raise self.error(offset, f"'{text}' is a reserved word, not part of the graph language",
+                             length=len(text))
         hint = ""
         if kind == "name" or kind == "num" or kind == "(":
             hint = "write '*' for a product" if kind != "name" or self.rpn[-1][0] == "num" else \

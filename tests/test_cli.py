@@ -1,0 +1,184 @@
+"""The command line, in-process (CliRunner) and as the installed console script."""
+
+import dataclasses
+import json
+import math
+import subprocess
+
+import pytest
+import sympy
+from click.testing import CliRunner
+from conftest import SAMPLES, SEED
+
+from gradcli import __version__, parser
+from gradcli.cli import main
+from gradcli.inputs import split_value_tokens
+
+SEED_FILE = str(SAMPLES / "seed.txt")
+
+
+def invoke(*args, stdin=None, env=None):
+    return CliRunner().invoke(main, list(args), input=stdin, env=env)
+
+
+def strict_json(text: str):
+    def refuse(constant):
+        raise AssertionError(f"non-standard JSON constant {constant}")
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("tokens, pairs", [
+    (["--x", "3"], [("x", "3")]),
+    (["--x=3"], [("x", "3")]),
+    (["--x", "-3"], [("x", "-3")]),
+    (["--x=-3"], [("x", "-3")]),
+    (["--x", "-inf", "--y", "1e-3"], [("x", "-inf"), ("y", "1e-3")]),
+])
+def test_value_tokens_split(tokens, pairs):
+    assert split_value_tokens(tokens) == pairs
+
+
+def test_negative_values_in_both_forms():
+    for args in (["--x", "-3"], ["--x=-3"]):
+        out = invoke("eval", SEED_FILE, *args, "--w", "2", "--b", "1", "--format", "json")
+        doc = strict_json(out.output)
+        assert doc["values"]["v"] == -5.0 and doc["gradients"]["x"] == 0.0
+
+
+def test_stdin_and_set_for_a_name_that_clashes_with_an_option():
+    out = invoke("eval", "-", "--set", "format=2", "--x", "3", "--format", "json",
+                 stdin="output = format*x\n")
+    assert out.exit_code == 0, out.stderr
+    doc = strict_json(out.stdout)
+    assert doc["gradients"] == {"format": 3.0, "x": 2.0, "output": 1.0}
+
+
+def test_json_is_strict_with_nonfinite_numbers():
+    out = invoke("eval", "-", "--x", "0", "--format", "json",
+                 stdin="u = 1/x; n = -1/x; z = log(x - 1); a = u + n + z")
+    doc = strict_json(out.stdout)
+    assert doc["values"]["u"] == "Infinity" and doc["values"]["n"] == "-Infinity"
+    assert doc["values"]["z"] == "NaN" and doc["gradients"]["x"] == "NaN"
+    assert doc["nonfinite"] == ["u is the first node with a non-finite value: 1.0 / 0.0 gives inf"]
+
+
+def test_json_keeps_full_precision():
+    out = invoke("eval", "-", "--x", "0.1", "--format", "json", stdin="a = x*3")
+    doc = strict_json(out.stdout)
+    assert doc["values"]["a"] == 0.1 * 3 == 0.30000000000000004
+
+
+def test_symbolic_strings_read_back_with_parse_expr():
+    out = invoke("eval", SEED_FILE, "--x", "3", "--w", "2", "--b", "1", "--format", "json",
+                 "--symbolic")
+    doc = strict_json(out.stdout)
+    forms = doc["symbolic"]["gradients"]
+    assert forms["x"] == "w*Heaviside(b + w*x, 0)"
+    names = {n: sympy.Symbol(n, real=True) for n in "xwb"}
+    for node, text in forms.items():
+        expr = sympy.parse_expr(text, local_dict=names)
+        value = float(expr.subs({names["x"]: 3, names["w"]: 2, names["b"]: 1}))
+        assert value == doc["gradients"][node]
+
+
+def test_symbolic_with_relu_inside_reads_back():
+    out = invoke("eval", "-", "--x", "1.5", "--format", "json", "--symbolic",
+                 stdin="h = relu(x)**2; a = h*x")
+    doc = strict_json(out.stdout)
+    x = sympy.Symbol("x", real=True)
+    for node, text in doc["symbolic"]["gradients"].items():
+        value = float(sympy.parse_expr(text, local_dict={"x": x}).subs(x, 1.5))
+        assert value == pytest.approx(doc["gradients"][node], rel=1e-12)
+
+
+def test_check_mismatch_exits_1_and_still_prints(monkeypatch):
+    times = parser.BINARY["*"]
+    wrong = dataclasses.replace(times, backward=lambda g, a, b, o: (g * b * 1.5, g * a))
+    monkeypatch.setitem(parser.BINARY, "*", wrong)
+    out = invoke("eval", SEED_FILE, "--x", "3", "--w", "2", "--b", "1", "--format", "json")
+    assert out.exit_code == 1
+    doc = strict_json(out.stdout)
+    assert doc["check"]["ok"] is False
+    assert "local partial du/dx: gradcli gives 3.0, sympy gives 2.0" in doc["check"]["mismatches"]
+    assert doc["check"]["gradients"]["x"]["status"] == "mismatch"
+    table = invoke("eval", SEED_FILE, "--x", "3", "--w", "2", "--b", "1")
+    assert table.exit_code == 1 and "MISMATCH" in table.stdout
+
+
+def test_table_output_has_every_node_edge_and_the_check():
+    out = invoke("eval", SEED_FILE, "--x", "3", "--w", "2", "--b", "1", env={"COLUMNS": "100"})
+    assert out.exit_code == 0
+    text = out.stdout
+    for cell in ("x*w", "u + b", "relu(v)", "∂u/∂x", "∂a/∂v", "intermediate", "output", "✓"):
+        assert cell in text
+    assert "check: ✓ 6 of 6 gradients and 5 of 5 local partials agree with sympy" in text
+    assert "\x1b[" not in text  # not a terminal: no colour codes
+
+
+def test_narrow_terminal_never_splits_numbers():
+    out = invoke("eval", "-", "--x", "0.123456789", "--w", "987654.321", "--b", "1", "--no-check",
+                 stdin=SEED, env={"COLUMNS": "40"})
+    assert out.exit_code == 0
+    assert "0.123456789" in out.stdout and "987654.321" in out.stdout
+
+
+def test_kink_is_named_in_the_table():
+    out = invoke("eval", str(SAMPLES / "relu_kink.txt"), "--x", "1", "--w", "2", "--b", "-2",
+                 env={"COLUMNS": "120"})
+    assert "note: relu at 0: derivative taken as 0 (PyTorch convention), in a" in out.stdout
+
+
+def test_symbolic_table():
+    out = invoke("eval", SEED_FILE, "--x", "3", "--w", "2", "--b", "1", "--symbolic",
+                 env={"COLUMNS": "120"})
+    assert "w*Heaviside(b + w*x, 0)" in out.stdout
+
+
+def test_help_and_version():
+    assert "--NAME VALUE" in invoke("eval", "--help").stdout
+    assert "Examples:" in invoke("eval", "--help").stdout
+    assert invoke("--version").stdout.strip() == f"gradcli, version {__version__}"
+
+
+# --- the installed console script, in a subprocess ---------------------------------------
+
+def test_console_script_gives_the_notebook_numbers(gradcli_exe):
+    proc = subprocess.run([gradcli_exe, "eval", SEED_FILE, "--x", "3", "--w", "2", "--b", "1",
+                           "--format", "json"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert strict_json(proc.stdout)["gradients"] == {"x": 2.0, "w": 3.0, "b": 1.0, "u": 1.0,
+                                                     "v": 1.0, "a": 1.0}
+
+
+BAD_INPUTS = ["a = rellu(x)", "a = x +", "a = x; a = x*2", "a = __import__('os').system('true')",
+              "a = x.real", "a = (lambda: 1)()", "a = y*2", 'a = "text"', "u = v; v = x",
+              "relu = x", "a = max(x)", "", "a = x\x00", "a = " + "(" * 5000 + "x"]
+
+
+@pytest.mark.parametrize("text", BAD_INPUTS)
+def test_console_script_bad_input_exit_2_without_traceback(gradcli_exe, tmp_path, text):
+    path = tmp_path / "bad.txt"
+    path.write_text(text)
+    proc = subprocess.run([gradcli_exe, "eval", str(path), "--x", "1"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr and proc.stderr.count("error") >= 1
+
+
+def test_console_script_value_errors_and_stdin(gradcli_exe):
+    for args in (["--x", "nope"], ["--w", "1"], ["--x", "1", "--x", "2"]):
+        proc = subprocess.run([gradcli_exe, "eval", "-", *args], input="a = x*2",
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
+    ok = subprocess.run([gradcli_exe, "eval", "-", "--x", "2", "--format", "json"], input="a = x*2",
+                        capture_output=True, text=True, timeout=60)
+    assert strict_json(ok.stdout)["gradients"]["x"] == 2.0
+
+
+def test_console_script_nonfinite_values_do_not_raise(gradcli_exe):
+    proc = subprocess.run([gradcli_exe, "eval", "-", "--x", "0", "--format", "json"],
+                          input="a = log(x) + 1/x + sqrt(x - 1) + 10**10**10",
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert math.isnan(float(strict_json(proc.stdout)["values"]["a"].replace("NaN", "nan")))

@@ -1,0 +1,124 @@
+"""Language and number semantics: precedence, IEEE values, kinks, --output, dead branches."""
+
+import math
+
+import pytest
+from conftest import grads, run, values
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("a = 2^3^2", 512.0),
+    ("a = 2**3**2", 512.0),
+    ("a = -2**2", -4.0),
+    ("a = (-2)**2", 4.0),
+    ("a = 2**-1", 0.5),
+    ("a = 2*-3", -6.0),
+    ("a = 1 - 2 - 3", -4.0),
+    ("a = 8 / 4 / 2", 1.0),
+    ("a = 1 + 2 * 3", 7.0),
+    ("a = (1 + 2) * 3", 9.0),
+    ("a = 2 * 3 ^ 2", 18.0),
+    ("a = -3 ^ 2 * 2", -18.0),
+    ("a = --2", 2.0),
+    ("a = +-+2", -2.0),
+    ("a = 2^-1^2", 0.5),
+    ("a = max(1, 2) - min(1, 2)", 1.0),
+    ("a = .5 + 2.5 + 1e-3 + 1E2", 103.001),
+    ("a = pi", math.pi),
+    ("a = 4 - -2", 6.0),
+])
+def test_precedence(text, expected):
+    assert values(run(text))["a"] == pytest.approx(expected, rel=1e-15)
+
+
+def test_unary_minus_binds_looser_than_power_in_gradients():
+    r = run("a = -x**2", x=3)
+    assert values(r)["a"] == -9.0 and grads(r)["x"] == -6.0
+
+
+def test_separators_comments_crlf_and_newlines_in_parentheses():
+    text = "# c\r\nu = x*w ;; \r\n\r\nv = (u +\n   b) # trailing\n;a = relu(v);"
+    assert grads(run(text, x=3, w=2, b=1))["x"] == 2.0
+
+
+@pytest.mark.parametrize("text, node, value", [
+    ("a = 1/x", "a", math.inf),
+    ("a = -1/x", "a", -math.inf),
+    ("a = x/x", "a", math.nan),
+    ("a = log(x)", "a", -math.inf),
+    ("a = log(x - 1)", "a", math.nan),
+    ("a = sqrt(x - 1)", "a", math.nan),
+    ("a = exp(x + 1000)", "a", math.inf),
+    ("a = (x + 1e308)*1e308", "a", math.inf),
+    ("a = (x - 8)^(1/3)", "a", math.nan),
+])
+def test_ieee_values_never_raise(text, node, value):
+    got = values(run(text, x=0))[node]
+    assert (math.isnan(got) and math.isnan(value)) or got == value
+
+
+def test_zero_times_inf_on_a_live_path_is_nan():
+    r = run("u = 1/x; a = u*0", x=0)
+    assert math.isinf(values(r)["u"]) and math.isnan(values(r)["a"])
+    assert math.isnan(grads(r)["x"])  # d a/d u = 0, d u/d x = -inf: 0*inf
+
+
+def test_dead_nan_branch_gets_zero_gradient():
+    r = run("side = log(x - 5); a = x*2", x=1)
+    assert math.isnan(values(r)["side"])
+    assert grads(r) == {"x": 2.0, "side": 0.0, "a": 1.0}
+
+
+def test_kinks_follow_pytorch_and_are_reported():
+    r = run("v = x*w + b; a = relu(v)", x=1, w=2, b=-2)
+    assert grads(r) == {"x": 0.0, "w": 0.0, "b": 0.0, "v": 0.0, "a": 1.0}
+    assert r.kinks == ["relu at 0: derivative taken as 0 (PyTorch convention), in a"]
+    assert grads(run("a = abs(x)", x=0))["x"] == 0.0
+    tie = run("a = max(x, y)", x=2, y=2)
+    assert grads(tie)["x"] == 0.5 and grads(tie)["y"] == 0.5
+    assert "split half and half" in tie.kinks[0]
+    assert grads(run("a = min(x, y)", x=1, y=2)) == {"x": 1.0, "y": 0.0, "a": 1.0}
+    assert grads(run("a = sqrt(x)", x=0))["x"] == math.inf
+
+
+def test_relu_gate_is_a_hard_zero_like_pytorch():
+    # PyTorch's threshold_backward selects 0; it does not multiply inf by 0.
+    r = run("h = relu(x); a = h * (1/0)", x=-1)
+    assert grads(r)["h"] == math.inf and grads(r)["x"] == 0.0
+
+
+def test_repeated_mention_is_one_summed_edge():
+    r = run("u = x*x + x", x=3)
+    assert [(e.source, e.target, e.local) for e in r.edges] == [("x", "u", 7.0)]
+
+
+def test_fan_out_sums_over_paths():
+    r = run("u = x*x; v = u + x; a = v*u", x=3)
+    assert grads(r) == {"x": 135.0, "u": 21.0, "v": 9.0, "a": 1.0}
+
+
+def test_output_option_picks_an_intermediate_and_zeroes_downstream():
+    r = run("u = x*w; v = u + b; a = relu(v)", output="u", x=3, w=2, b=1)
+    assert r.output == "u"
+    assert grads(r) == {"x": 2.0, "w": 3.0, "b": 0.0, "u": 1.0, "v": 0.0, "a": 0.0}
+    assert values(r)["a"] == 7.0  # every node keeps its value
+
+
+def test_output_option_may_be_an_input():
+    r = run("u = x*w", output="w", x=3, w=2)
+    assert grads(r) == {"x": 0.0, "w": 1.0, "u": 0.0}
+
+
+def test_inputs_in_order_of_first_use_then_file_order():
+    r = run("p = b*c; q = a + p; r = q*b", a=1, b=2, c=3)
+    assert [n.name for n in r.nodes] == ["b", "c", "a", "p", "q", "r"]
+
+
+def test_constant_statements_and_copies():
+    r = run("k = 3; u = x; a = k*u", x=2)
+    assert values(r)["a"] == 6.0 and grads(r) == {"x": 3.0, "k": 2.0, "u": 3.0, "a": 1.0}
+
+
+def test_nonfinite_origin_is_named():
+    r = run("u = x - 1; v = log(u); a = v*2", x=1)
+    assert r.anomalies == ["v is the first node with a non-finite value: log(0.0) gives -inf"]
