@@ -97,7 +97,7 @@ def read_graph(path: str) -> tuple[str, str]:
 def write(result, output_format: str) -> None:
     from . import render
     if output_format == "json":
-        sys.stdout.write(render.dumps(result) + "\n")
+        sys.stdout.write(render.dumps(result, indent=2 if sys.stdout.isatty() else None) + "\n")
         sys.stdout.flush()
         return
     from rich.console import Console

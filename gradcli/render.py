@@ -28,7 +28,7 @@ def to_json(result: Result) -> dict:
                   for e in result.edges],
         "kinks": result.kinks,
         "nonfinite": result.anomalies,
-        "check": None if result.check is None else _check_json(result.check),
+        "check": None if result.check is None else _check_json(result.check, result.edges),
     }
     if result.symbolic is not None:
         s = result.symbolic
@@ -37,14 +37,15 @@ def to_json(result: Result) -> dict:
     return doc
 
 
-def _check_json(c) -> dict:
+def _check_json(c, edges) -> dict:
     return {
         "ok": c.ok,
         "method": c.method,
         "rtol": c.rtol,
         "atol": c.atol,
         "gradients": {name: _verdict_json(v) for name, v in c.nodes.items()},
-        "edges": [{"from": src, "to": dst, **_verdict_json(v)} for (src, dst), v in c.edges.items()],
+        "edges": [{"from": e.source, "to": e.target, **_verdict_json(c.edges[e.source, e.target])}
+                  for e in edges if (e.source, e.target) in c.edges],
         "mismatches": c.mismatches,
         "notes": c.notes,
     }
@@ -56,8 +57,9 @@ def _verdict_json(v) -> dict:
             "error": None if v.error is None else json_number(v.error)}
 
 
-def dumps(result: Result) -> str:
-    return json.dumps(to_json(result), allow_nan=False, ensure_ascii=False, indent=2)
+def dumps(result: Result, indent: int | None = None) -> str:
+    # allow_nan=False: a non-finite number that escaped json_number fails loudly here.
+    return json.dumps(to_json(result), allow_nan=False, ensure_ascii=False, indent=indent)
 
 
 # --- tables -------------------------------------------------------------------------------
@@ -152,7 +154,8 @@ def summary(result: Result):
         edges = sum(v.status == "ok" for v in c.edges.values())
         text.append("check: ✓ ", style="bold green")
         text.append(f"{counted} of {len(c.nodes)} gradients and {edges} of {len(c.edges)} local "
-                    f"partials agree with sympy (rtol {c.rtol:g}, atol {c.atol:g}); {c.method}.")
+                    f"partials agree with sympy (rtol {c.rtol:g}, atol {c.atol:g})")
+        text.append(f"\n  how: {c.method}", style="dim")
     else:
         text.append("check: ✗ MISMATCH ", style="bold red")
         text.append(f"{len(c.mismatches)} value(s) disagree with sympy (rtol {c.rtol:g}, "

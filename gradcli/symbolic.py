@@ -337,7 +337,7 @@ def check(result) -> CheckReport:
             unverifiable.update(n for n in _mentions(s))
     _compare_gradients(result, grads, acc, unverifiable, report)
     closed = _closed_form_comparison(result, report)
-    report.method = ("sympy differentiated every statement and the chain rule was "
+    report.method = ("sympy differentiated each statement and the chain rule was "
                      "accumulated again" + (f"; {closed}" if closed else ""))
     if result.kinks:
         report.notes.append("kinks checked with the same conventions: " + "; ".join(result.kinks))
@@ -427,7 +427,7 @@ def _closed_form_comparison(result, report) -> str:
                 if verdict.status == "mismatch":
                     report.nodes[name] = verdict
                 compared.append(name)
-            return "the fully substituted output was differentiated directly for " + \
+            return "the closed form of the output was differentiated directly for " + \
                 ", ".join(compared) if compared else ""
     except (_Timeout, Skip, RecursionError, ValueError, TypeError, ArithmeticError):
         report.notes.append("the fully substituted closed form was too costly; not compared")
