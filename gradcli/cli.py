@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -56,6 +57,9 @@ def eval_command(ctx: click.Context, graph: str, set_values, output, output_form
     Give each input a value with --NAME VALUE or --NAME=VALUE (negative values work:
     --x -3), or with --set NAME=VALUE.
     """
+    # The pipeline makes millions of small acyclic objects; the cycle collector would only
+    # rescan them (a third of the run time on a 10**5-statement graph).
+    gc.disable()
     try:
         values = parse_values(split_value_tokens(list(ctx.args)) + split_set_option(set_values))
         name, text = read_graph(graph)

@@ -11,7 +11,7 @@ from .graph import Graph, build_graph, select_output
 from .lexer import normalize
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Node:
     name: str
     kind: str  # "input" | "intermediate" | "output"

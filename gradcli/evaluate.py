@@ -23,7 +23,7 @@ class Tape:
     from_names: list[list[int]]  # per statement: node slots it mentions, first use first
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Edge:
     source: str  # the name mentioned
     target: str  # the node whose statement mentions it

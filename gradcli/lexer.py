@@ -38,6 +38,7 @@ def normalize(text: str) -> str:
 
 def tokenize(source: Source) -> Iterator[Token]:
     text = source.text
+    names: dict[str, str] = {}  # one string object per distinct name: a big graph repeats them
     for m in _TOKEN.finditer(text):
         kind = m.lastgroup
         if kind == "ws" or kind == "comment":
@@ -54,6 +55,9 @@ def tokenize(source: Source) -> Iterator[Token]:
             yield "=", "=", start
         elif kind == "cmp" or kind == "bad":
             raise _unexpected(source, start, m.group())
+        elif kind == "name":
+            name = m.group()
+            yield kind, names.setdefault(name, name), start
         else:
             yield kind, m.group(), start
     while True:  # the end repeats, so a reader may look past it

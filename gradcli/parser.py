@@ -25,7 +25,7 @@ BINARY = {"+": OPS["+"], "-": OPS["-"], "*": OPS["*"], "/": OPS["/"],
 # "name" (payload the name) or "op" (payload an Op; arity says how many items it consumes).
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Statement:
     target: str
     offset: int  # where the target name stands
