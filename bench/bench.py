@@ -17,13 +17,16 @@ Phases are CPU µs per node (inputs + statements), via process_time, which is st
 than wall time on a shared machine. The CLI columns run
 `python -m gradcli eval FILE --format json --no-check` end to end, stdout to /dev/null
 (wall seconds, CPU µs per node, and its own peak RSS from os.wait4). The Markdown table
-is printed and appended to bench/out/results-<date>.md.
+is printed and appended to bench/out/results-<date>.md, headed by the git commit.
+Phases run with Python's cycle collector on, as a library caller has it; the CLI turns
+it off for its run. --no-gc turns it off in the child too, to compare like with like.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import json
 import os
 import platform
@@ -99,7 +102,9 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def child(path: str, check: bool) -> dict:
+def child(path: str, check: bool, collector: bool) -> dict:
+    if not collector:
+        gc.disable()
     sys.path.insert(0, str(ROOT))
     from gradcli import core, evaluate
     text = Path(path).read_text()
@@ -129,9 +134,10 @@ def child(path: str, check: bool) -> dict:
     return record
 
 
-def run_child(path: Path, check: bool) -> dict:
+def run_child(path: Path, check: bool, collector: bool) -> dict:
     args = [sys.executable, str(Path(__file__).resolve()), "--child", str(path)]
-    done = subprocess.run(args + ([] if check else ["--no-check-phase"]),
+    args += ([] if check else ["--no-check-phase"]) + ([] if collector else ["--no-gc"])
+    done = subprocess.run(args,
                           capture_output=True, text=True, check=True)
     return json.loads(done.stdout.splitlines()[-1])
 
@@ -182,10 +188,19 @@ def markdown(rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
+def commit() -> str:
+    """HEAD, marked dirty when gradcli/ (the code measured) has uncommitted changes."""
+    def git(*args):
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+    dirty = " (gradcli/ dirty)" if git("status", "--porcelain", "--", "gradcli") else ""
+    return (git("rev-parse", "--short", "HEAD") or "unknown") + dirty
+
+
 def save(table: str) -> Path:
     now = datetime.datetime.now()
     path = OUT / f"results-{now:%Y-%m-%d}.md"
-    header = (f"## {now:%H:%M:%S} `{' '.join(['bench/bench.py'] + sys.argv[1:])}`\n\n"
+    header = (f"## {now:%H:%M:%S} `{' '.join(['bench/bench.py'] + sys.argv[1:])}` at {commit()}\n\n"
               f"Python {platform.python_version()} on {platform.platform()}, "
               f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}. Phase columns "
               "are CPU µs per node (inputs + statements).\n\n")
@@ -203,6 +218,7 @@ def parse_args(argv=None):
     p.add_argument("--no-check-phase", action="store_true", help="skip the sympy check phase")
     p.add_argument("--cli", action=argparse.BooleanOptionalAction, default=True,
                    help="also time the CLI end to end (default: on)")
+    p.add_argument("--no-gc", action="store_true", help="cycle collector off in the child")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--child", metavar="FILE", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -211,13 +227,13 @@ def parse_args(argv=None):
 def main(argv=None) -> None:
     args = parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child, not args.no_check_phase)))
+        print(json.dumps(child(args.child, not args.no_check_phase, not args.no_gc)))
         return
     rows = []
     for n in (int(float(s)) for s in args.sizes.split(",")):
         for kind in args.kinds.split(","):
             path = write_graph(kind, n, args.seed)
-            rec = run_child(path, not args.no_check_phase)
+            rec = run_child(path, not args.no_check_phase, not args.no_gc)
             if rec["nonfinite"]:
                 print(f"warning: {kind}-{n}: {rec['nonfinite'][0]}", file=sys.stderr)
             cli = run_cli(path, rec["inputs"]) if args.cli else None

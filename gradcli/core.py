@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
-from .errors import InputError, Source
+from .errors import InputError, Source, SourceError
 from .evaluate import Edge, evaluate
 from .graph import Graph, build_graph, select_output
 from .lexer import normalize
@@ -102,7 +102,9 @@ def decode(name: str, data: bytes, limit: int) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise InputError(f"{name}:{line}:{col}: not UTF-8 text "
-                         f"(byte 0x{data[e.start]:02x} cannot start or continue a character)") from None
+        # Point at the bad byte in the text as far as it decodes, replacing what does not.
+        shown = Source(name, normalize(data[:e.start].decode("utf-8") + "\ufffd" +
+                                       data[e.end:].decode("utf-8", errors="replace")))
+        offset = len(normalize(data[:e.start].decode("utf-8")))
+        raise SourceError(shown, offset, f"not UTF-8 text: byte 0x{data[e.start]:02x} cannot "
+                          "start or continue a character", hint="save the file as UTF-8") from None

@@ -67,6 +67,9 @@ def tokenize(source: Source) -> Iterator[Token]:
 def _bad_number(source: Source, start: int, end: int) -> SourceError:
     tail = _NUMBER_TAIL.match(source.text, end).group()
     number = source.text[start:end]
+    if tail in "eE" and "e" not in number.lower():
+        return SourceError(source, start, f"malformed number '{number}{tail}': an exponent "
+                           "needs digits", hint="write 1e3 or 1e-3", length=end - start + 1)
     if tail.isalpha() or tail == "_":
         return SourceError(source, end, f"a number cannot be followed by '{tail}'",
                            hint=f"write {number}*{tail} for a product")

@@ -16,6 +16,7 @@ from .lexer import tokenize
 from .ops import FUNCTIONS, OPS, Op
 
 MAX_NESTING = 1000  # parentheses and calls open at once; documented in the README
+MAX_TERMS = 1_000_000  # operands and operators in one expression; documented in the README
 
 NEG = OPS["neg"]
 BINARY = {"+": OPS["+"], "-": OPS["-"], "*": OPS["*"], "/": OPS["/"],
@@ -124,6 +125,9 @@ class _ExpressionParser:
     # --- operand position -----------------------------------------------------------
     def operand(self, kind, text, offset) -> bool:
         """Handle a token where an operand must stand; return whether one is still expected."""
+        if len(self.rpn) >= MAX_TERMS:
+            raise self.error(offset, f"expression longer than {MAX_TERMS:,} terms",
+                             hint="split it into several statements")
         if kind == "num":
             self.rpn.append(("num", float(text), offset, text))
             return False
@@ -201,8 +205,20 @@ class _ExpressionParser:
         if kind == "name" or kind == "num" or kind == "(":
             hint = "write '*' for a product" if kind != "name" or self.rpn[-1][0] == "num" else \
                 "separate statements with ';' or a new line"
+        opened = self.innermost_open()
+        if opened is not None and self.source.text.count("\n", opened, offset):
+            # A newline inside parentheses is white space, so a forgotten ')' shows up here.
+            raise SourceError(self.source, offset, f"expected an operator or ')', found "
+                              f"{_describe(kind, text)}", length=max(1, len(text)),
+                              also=(opened, "this '(' is still open"), hint="add the missing ')'")
         raise self.error(offset, f"expected an operator, ')' or the end of the statement, "
                                  f"found {_describe(kind, text)}", hint=hint, length=max(1, len(text)))
+
+    def innermost_open(self) -> int | None:
+        for entry in reversed(self.stack):
+            if entry[0] != "op":
+                return entry[2]
+        return None
 
     def binary(self, op: Op, offset: int) -> None:
         right_assoc = op.name == "**"

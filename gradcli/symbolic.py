@@ -30,7 +30,8 @@ MAX_STATEMENT_DEPTH = 60
 MAX_CLOSED_FORM = 400  # tree nodes in a closed form before we stop substituting
 MAX_CLOSED_FORM_NODES = 60  # graphs larger than this get no fully substituted comparison
 MAX_DIGITS = 2000  # exact numbers larger than this are too costly
-CHECK_SECONDS = 20.0
+CHECK_SECONDS = 10.0  # for the check, and again for --symbolic
+MAX_SYMBOLIC_STATEMENTS = 2000  # --symbolic shows closed forms for graphs up to this size
 
 
 class relu(sp.Function):
@@ -61,10 +62,17 @@ class Skip(Exception):
 
 # --- building sympy expressions from RPN ------------------------------------------------
 
+# Non-finite constants stay opaque symbols with a float64 value: sympy's own oo and nan
+# would swallow the expression (nan + x is nan, so d/dx would be 0, where PyTorch says 1).
+INF = sp.Symbol("oo", positive=True)
+NAN = sp.Symbol("nan")
+OPAQUE = {INF: math.inf, NAN: math.nan}
+
+
 def sympy_number(value: float, text: str | None = None) -> sp.Expr:
     """Exact when small (so `0.1*x` shows as x/10), a Float otherwise: never a huge integer."""
     if not math.isfinite(value):
-        return sp.nan if value != value else (sp.oo if value > 0 else -sp.oo)
+        return NAN if value != value else (INF if value > 0 else -INF)
     if text is not None and len(text) <= 24:
         exact = Fraction(text) if "e" not in text.lower() or abs(_exponent(text)) <= 12 else None
     else:
@@ -106,9 +114,12 @@ def build(rpn: list, symbol) -> sp.Expr:
 
 
 def _apply(op, args):
-    if args and all(a.is_Number for a in args) and op.name not in ("+", "-", "*", "/", "neg"):
-        # Fold numbers in float64 so sympy never computes an exact 10**10**10.
-        return sympy_number(op.forward(*(float(a) for a in args)))
+    if args and all(a.is_Number for a in args):
+        # Fold constants in float64, as the evaluator does: sympy never computes an exact
+        # 10**10**10, and 0/0 or log(-1) become an opaque nan rather than sympy's nan or I*pi.
+        folded = op.forward(*(float(a) for a in args))
+        if op.name not in ("+", "-", "*", "/", "neg") or not ieee.is_finite(folded):
+            return sympy_number(folded)
     result = op.sympy(S, *args)
     _guard_digits(result)
     return result
@@ -169,6 +180,9 @@ def compile_numeric(expr, index: dict):
     No eval/exec: closures are composed over sympy's tree. IEEE results, never exceptions.
     """
     if expr.is_Symbol:
+        if expr in OPAQUE:
+            constant = OPAQUE[expr]
+            return lambda env: constant
         i = index[expr]
         return lambda env: env[i]
     if expr.is_Number or expr.is_NumberSymbol:
@@ -198,7 +212,9 @@ def _to_float(number) -> float:
 
 def precise_value(expr, values: dict) -> float:
     """The same expression evaluated with 40 digits and unbounded exponents (mpmath)."""
-    subs = {s: sympy_number(v) if not ieee.is_finite(v) else sp.Float(v, 40) for s, v in values.items()}
+    subs = {s: _sympy_nonfinite(v) if not ieee.is_finite(v) else sp.Float(v, 40)
+            for s, v in values.items()}
+    subs.update({s: _sympy_nonfinite(v) for s, v in OPAQUE.items()})
     try:
         result = expr.xreplace(subs).rewrite(sp.Max).evalf(40)
     except Exception:  # noqa: BLE001 - sympy may fail in many ways on odd values
@@ -206,6 +222,10 @@ def precise_value(expr, values: dict) -> float:
     if not result.is_real:
         return math.nan if result is not sp.oo and result is not -sp.oo else _to_float(result)
     return _to_float(result)
+
+
+def _sympy_nonfinite(v: float):
+    return sp.nan if v != v else (sp.oo if v > 0 else -sp.oo)
 
 
 def agree(a: float, b: float) -> bool:
@@ -455,7 +475,10 @@ def substitute_all(graph, upto: str | None = None, limit: int = MAX_CLOSED_FORM)
             if item[0] == "name":
                 estimate += sizes.get(item[1], limit + 1)
         if estimate <= limit:
-            expr = build(s.rpn, closed.__getitem__)
+            try:
+                expr = build(s.rpn, closed.__getitem__)
+            except Skip:
+                continue  # stays unsubstituted: nodes that use it are too large as well
             closed[s.target] = expr
             sizes[s.target] = tree_size(expr, limit)
         if s.target == upto:
@@ -476,6 +499,12 @@ class SymbolicForms:
 def closed_forms(result) -> SymbolicForms:
     graph = result.graph
     forms = SymbolicForms({}, {})
+    if len(graph.statements) > MAX_SYMBOLIC_STATEMENTS:
+        forms.gradients = {name: None for name in graph.nodes}
+        forms.in_terms_of_inputs = {name: False for name in graph.nodes}
+        forms.notes.append(f"closed forms are shown for graphs of up to {MAX_SYMBOLIC_STATEMENTS} "
+                           f"statements; this one has {len(graph.statements)}")
+        return forms
     try:
         with time_budget(CHECK_SECONDS):
             grads = _symbolic_adjoints(graph, result.output, forms)

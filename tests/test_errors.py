@@ -152,6 +152,19 @@ SYNTAX = [
 1 | a = \u0430 + 1
   |     ^
   = hint: names use ASCII letters, digits and _"""),
+    ("a = 1e", """\
+{f}:1:5: error: malformed number '1e': an exponent needs digits
+1 | a = 1e
+  |     ^^
+  = hint: write 1e3 or 1e-3"""),
+    ("a = (x + 1\nb = a", """\
+{f}:2:1: error: expected an operator or ')', found 'b'
+2 | b = a
+  | ^
+{f}:1:5: note: this '(' is still open
+1 | a = (x + 1
+  |     ^
+  = hint: add the missing ')'"""),
     ("a = x\tb", """\
 {f}:1:7: error: expected an operator, ')' or the end of the statement, found 'b'
 1 | a = x b
@@ -212,7 +225,11 @@ FILE_ERRORS = [
     (b"# only a comment\n\n", "error: {f}: the graph is empty (no statements)\n"
                               "  = hint: write statements like `u = x*w; v = u + b; a = relu(v)`"),
     (b"a = x\x00", "error: {f}: looks binary (a NUL byte at offset 5); a graph file is UTF-8 text"),
-    (b"a = x\nb = \xff", "error: {f}:2:5: not UTF-8 text (byte 0xff cannot start or continue a character)"),
+    (b"a = x\nb = \xff", """\
+{f}:2:5: error: not UTF-8 text: byte 0xff cannot start or continue a character
+2 | b = \ufffd
+  |     ^
+  = hint: save the file as UTF-8"""),
 ]
 
 

@@ -122,3 +122,11 @@ def test_constant_statements_and_copies():
 def test_nonfinite_origin_is_named():
     r = run("u = x - 1; v = log(u); a = v*2", x=1)
     assert r.anomalies == ["v is the first node with a non-finite value: log(0.0) gives -inf"]
+
+
+def test_nonfinite_constants_keep_their_derivative_structure_in_the_check():
+    # sympy's own nan would swallow `nan + x` (derivative 0); PyTorch says 1.
+    for text, x, gx in [("a = 0/0 + x", 2, 1.0), ("a = log(-1) + log(x)", -1, -1.0),
+                        ("a = 1e999 - 1e999 + x", 2, 1.0)]:
+        r = run(text, check=True, symbolic=True, x=x)
+        assert grads(r)["x"] == gx and r.check.ok, (text, r.check.mismatches)
