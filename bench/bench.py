@@ -12,7 +12,7 @@ Two graph kinds, written to bench/out/graphs/ (gitignored):
 Every size and kind runs in a fresh child process (`--child FILE`), so peak RSS
 (ru_maxrss) is per run. The child times core.load, evaluate.compile_tape, forward,
 backward, local_partials, the whole core.differentiate(check=False), and then
-symbolic.check on that Result (sympy's import is not timed; a hit 20 s budget is shown).
+symbolic.check on that Result (sympy's import is not timed; a hit time budget is shown).
 Phases are CPU µs per node (inputs + statements), via process_time, which is steadier
 than wall time on a shared machine. The CLI columns run
 `python -m gradcli eval FILE --format json --no-check` end to end, stdout to /dev/null
@@ -197,10 +197,11 @@ def commit() -> str:
     return (git("rev-parse", "--short", "HEAD") or "unknown") + dirty
 
 
-def save(table: str) -> Path:
-    now = datetime.datetime.now()
+def save(table: str, started_at: str) -> Path:
+    now, ended_at = datetime.datetime.now(), commit()
+    at = started_at if ended_at == started_at else f"{started_at}, then {ended_at} (code changed mid-run)"
     path = OUT / f"results-{now:%Y-%m-%d}.md"
-    header = (f"## {now:%H:%M:%S} `{' '.join(['bench/bench.py'] + sys.argv[1:])}` at {commit()}\n\n"
+    header = (f"## {now:%H:%M:%S} `{' '.join(['bench/bench.py'] + sys.argv[1:])}` at {at}\n\n"
               f"Python {platform.python_version()} on {platform.platform()}, "
               f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}. Phase columns "
               "are CPU µs per node (inputs + statements).\n\n")
@@ -229,7 +230,7 @@ def main(argv=None) -> None:
     if args.child:
         print(json.dumps(child(args.child, not args.no_check_phase, not args.no_gc)))
         return
-    rows = []
+    rows, started_at = [], commit()
     for n in (int(float(s)) for s in args.sizes.split(",")):
         for kind in args.kinds.split(","):
             path = write_graph(kind, n, args.seed)
@@ -241,7 +242,7 @@ def main(argv=None) -> None:
             print("| " + " | ".join(rows[-1]) + " |", file=sys.stderr, flush=True)
     table = markdown(rows)
     print(table)
-    print(f"\nappended to {save(table)}", file=sys.stderr)
+    print(f"\nappended to {save(table, started_at)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

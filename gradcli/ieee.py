@@ -66,19 +66,23 @@ def sigmoid(x: float) -> float:
     return e / (1.0 + e)
 
 
+SOFTPLUS_THRESHOLD = 20.0  # PyTorch's default: above it softplus(x) is x itself
+
+
 def softplus(x: float) -> float:
-    """log(1 + e**x) without overflow: max(x, 0) + log1p(e**-|x|)."""
-    if x != x:
-        return nan
-    return (x if x > 0.0 else 0.0) + math.log1p(math.exp(-abs(x)))
+    """torch.nn.functional.softplus with beta 1: log1p(e**x), or x above the threshold."""
+    if x > SOFTPLUS_THRESHOLD:
+        return x
+    return math.log1p(exp(x))
 
 
 def sign(x: float) -> float:
+    """torch.sign: 0 for nan, and a signed zero stays as it is."""
     if x > 0.0:
         return 1.0
     if x < 0.0:
         return -1.0
-    return x  # 0.0, -0.0 or nan stay as they are
+    return x if x == 0.0 else 0.0
 
 
 def maximum(a: float, b: float) -> float:

@@ -3,8 +3,7 @@
 Backward rules follow PyTorch's float64 formulas (tools/autograd/derivatives.yaml) term by term,
 so inf/nan propagate as they do there: a rule that PyTorch writes as a multiply multiplies
 (0 * inf is nan), and a rule it writes as a `where` selects (relu's gate is a hard 0).
-The local partial of an edge is the rule applied to g = 1. One deliberate difference:
-softplus is computed exactly (PyTorch returns x itself above x = 20, off by up to 2e-9).
+The local partial of an edge is the rule applied to g = 1.
 """
 
 from __future__ import annotations
@@ -52,14 +51,22 @@ def pow_base_grad(g: float, a: float, b: float) -> float:
     return 0.0 if b == 0.0 else g * (b * ieee.pow(a, b - 1.0))
 
 
-def pow_exponent_grad(g: float, a: float, out: float) -> float:
-    """d(a**b)/db = out*log(a); PyTorch makes it a hard 0 where a == 0 and b >= 0."""
-    return g * (out * ieee.log(a))
+def pow_exponent_grad(g: float, a: float, b: float, out: float) -> float:
+    """d(a**b)/db = out*log(a), taken as 0 where a == 0 and b >= 0; PyTorch multiplies g
+    by that 0, so an infinite g still gives nan."""
+    return g * (0.0 if (a == 0.0 and b >= 0.0) else out * ieee.log(a))
 
 
 def _pow_backward(g, a, b, out):
-    exponent_grad = 0.0 if (a == 0.0 and b >= 0.0) else pow_exponent_grad(g, a, out)
-    return pow_base_grad(g, a, b), exponent_grad
+    return pow_base_grad(g, a, b), pow_exponent_grad(g, a, b, out)
+
+
+def _softplus_backward(g, x, out):
+    """PyTorch's softplus_backward (beta 1, threshold 20), in its order of operations."""
+    if x > ieee.SOFTPLUS_THRESHOLD:
+        return (g,)
+    z = ieee.exp(x)
+    return (g * z / (z + 1.0),)
 
 
 def _kink_at_zero(op: str, derivative: str):
@@ -94,7 +101,7 @@ _TABLE = [
        lambda S, a, b: a ** b, 4, infix=True, domain=(_POSITIVE, _ANY),
        doc="power, also written ^; right-associative; negative base with a "
            "non-integer exponent is nan"),
-    Op("relu", 1, lambda x: x if x > 0.0 or x != x else 0.0,
+    Op("relu", 1, lambda x: 0.0 if x < 0.0 else x,  # nan and -0.0 pass, as in torch.relu
        lambda g, x, o: (relu_gate(g, o),), lambda S, x: S.relu(x), 5,
        kink=_kink_at_zero("relu", "0"), domain=(_ANY,), doc="max(x, 0)"),
     Op("sigmoid", 1, ieee.sigmoid, lambda g, x, o: (g * (1.0 - o) * o,),
@@ -115,9 +122,9 @@ _TABLE = [
        domain=(_ANY,), doc="cosine"),
     Op("abs", 1, abs, lambda g, x, o: (g * ieee.sign(x),), lambda S, x: S.Abs(x), 5,
        kink=_kink_at_zero("abs", "0"), domain=(_ANY,), doc="absolute value"),
-    Op("softplus", 1, ieee.softplus, lambda g, x, o: (g * ieee.sigmoid(x),),
+    Op("softplus", 1, ieee.softplus, _softplus_backward,
        lambda S, x: S.log(1 + S.exp(x)), 5, domain=(_ANY,),
-       doc="log(1+e^x), computed without overflow"),
+       doc="log(1+e^x); x itself above x = 20, as PyTorch (off by < 2e-9)"),
     Op("max", 2, ieee.maximum,
        lambda g, a, b, o: (tie_split(g, a, b, True), tie_split(g, b, a, True)),
        lambda S, a, b: S.Max(a, b), 5, kink=_tie("max"), domain=(_ANY, _ANY),

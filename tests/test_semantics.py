@@ -130,3 +130,17 @@ def test_nonfinite_constants_keep_their_derivative_structure_in_the_check():
                         ("a = 1e999 - 1e999 + x", 2, 1.0)]:
         r = run(text, check=True, symbolic=True, x=x)
         assert grads(r)["x"] == gx and r.check.ok, (text, r.check.mismatches)
+
+
+def test_pytorch_float64_corner_cases():
+    # Each expected value was read off torch 2.13 (float64) for the same computation.
+    r = run("r = relu(k); h = z/r", k=-0.0, z=0)
+    assert math.copysign(1.0, values(r)["r"]) == -1.0  # relu(-0.0) is -0.0
+    assert [e.local for e in r.edges if e.source == "z"] == [-math.inf]
+    assert grads(run("a = abs(n)", n=math.nan))["n"] == 0.0  # sign(nan) is 0
+    # d(0**k)/dk is taken as 0, but g = inf times that 0 is nan (PyTorch multiplies).
+    assert math.isnan(grads(run("n = 0**k; u = log(n)", k=1))["k"])
+    r = run("h = softplus(s) * t", s=1, t=1.7976931348623157e308)
+    assert grads(r)["s"] == math.inf  # g*z/(z+1): g*z overflows first, as in PyTorch
+    assert values(run("a = softplus(x)", x=20.5))["a"] == 20.5
+    assert grads(run("a = max(x, y)", x=math.nan, y=1)) == {"x": 1.0, "y": 1.0, "a": 1.0}
