@@ -137,8 +137,7 @@ def child(path: str, check: bool, collector: bool) -> dict:
 def run_child(path: Path, check: bool, collector: bool) -> dict:
     args = [sys.executable, str(Path(__file__).resolve()), "--child", str(path)]
     args += ([] if check else ["--no-check-phase"]) + ([] if collector else ["--no-gc"])
-    done = subprocess.run(args,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(args, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.splitlines()[-1])
 
 
