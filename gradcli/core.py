@@ -78,15 +78,23 @@ def differentiate(graph: Graph, values: dict[str, float], output: str | None = N
     return result
 
 
+def expression_text(graph: Graph, statement) -> str:
+    """The expression as the user wrote it; re-printed if it spans lines or has tabs."""
+    text = graph.source.text[statement.start:statement.end]
+    if "\n" in text or "\t" in text:
+        from .printer import format_rpn
+        return format_rpn(statement.rpn)
+    return text
+
+
 def _nodes(graph: Graph, output: str, values, grads) -> list[Node]:
-    from .printer import format_rpn
     nodes = []
     for i, name in enumerate(graph.inputs):
         nodes.append(Node(name, "output" if name == output else "input", "", values[i], grads[i]))
     n = len(graph.inputs)
     for j, s in enumerate(graph.statements):
         kind = "output" if s.target == output else "intermediate"
-        nodes.append(Node(s.target, kind, format_rpn(s.rpn), values[n + j], grads[n + j]))
+        nodes.append(Node(s.target, kind, expression_text(graph, s), values[n + j], grads[n + j]))
     return nodes
 
 
