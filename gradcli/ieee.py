@@ -60,10 +60,8 @@ def cos(x: float) -> float:
 
 
 def sigmoid(x: float) -> float:
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = exp(x)  # x < 0 or nan: exp cannot overflow here
-    return e / (1.0 + e)
+    """torch.sigmoid's formula: exactly 0 below x ≈ -709.78, where e**-x overflows."""
+    return 1.0 / (1.0 + exp(-x))
 
 
 SOFTPLUS_THRESHOLD = 20.0  # PyTorch's default: above it softplus(x) is x itself
@@ -77,12 +75,12 @@ def softplus(x: float) -> float:
 
 
 def sign(x: float) -> float:
-    """torch.sign: 0 for nan, and a signed zero stays as it is."""
+    """torch.sign: +0.0 for either zero and for nan."""
     if x > 0.0:
         return 1.0
     if x < 0.0:
         return -1.0
-    return x if x == 0.0 else 0.0
+    return 0.0
 
 
 def maximum(a: float, b: float) -> float:

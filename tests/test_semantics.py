@@ -144,3 +144,9 @@ def test_pytorch_float64_corner_cases():
     assert grads(r)["s"] == math.inf  # g*z/(z+1): g*z overflows first, as in PyTorch
     assert values(run("a = softplus(x)", x=20.5))["a"] == 20.5
     assert grads(run("a = max(x, y)", x=math.nan, y=1)) == {"x": 1.0, "y": 1.0, "a": 1.0}
+
+
+def test_sigmoid_underflows_like_pytorch():
+    r = run("a = log(sigmoid(x))", x=-720)
+    assert values(r)["a"] == -math.inf and math.isnan(grads(r)["x"])
+    assert math.copysign(1.0, grads(run("a = abs(x)", x=-0.0))["x"]) == 1.0
