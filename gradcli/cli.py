@@ -13,6 +13,7 @@ from .errors import ExitCode, GradcliError, InputError
 from .inputs import parse_values, split_set_option, split_value_tokens
 
 MAX_FILE_BYTES = 64 * 1024 * 1024  # documented in the README
+DEFAULT_ROWS = 50
 
 EPILOG = """\b
 Examples:
@@ -47,11 +48,14 @@ def main() -> None:
 @click.option("--output", metavar="NAME", help="Node to differentiate (default: the last assigned).")
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="Rich tables for people, JSON for scripts.")
+@click.option("--rows", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Table rows to show (default 50: mismatches, output, inputs, largest gradients).")
+@click.option("--all", "all_rows", is_flag=True, help="Show every node and edge in the table.")
 @click.option("--symbolic", is_flag=True, help="Also show closed-form derivatives (sympy).")
 @click.option("--no-check", is_flag=True, help="Skip the sympy cross-check.")
 @click.pass_context
 def eval_command(ctx: click.Context, graph: str, set_values, output, output_format,
-                 symbolic, no_check) -> None:
+                 rows, all_rows, symbolic, no_check) -> None:
     """Evaluate GRAPH (a file, or - for stdin) and differentiate its output w.r.t. every node.
 
     Give each input a value with --NAME VALUE or --NAME=VALUE (negative values work:
@@ -66,7 +70,7 @@ def eval_command(ctx: click.Context, graph: str, set_values, output, output_form
         from .core import differentiate, load
         result = differentiate(load(name, text), values, output=output,
                                check=not no_check, symbolic=symbolic)
-        write(result, output_format)
+        write(result, output_format, None if all_rows else rows or DEFAULT_ROWS)
     except GradcliError as error:
         click.echo(error.render(), err=True)
         ctx.exit(error.exit_code)
@@ -98,7 +102,7 @@ def read_graph(path: str) -> tuple[str, str]:
     return name, decode(name, data, MAX_FILE_BYTES)
 
 
-def write(result, output_format: str) -> None:
+def write(result, output_format: str, rows: int | None) -> None:
     from . import render
     if output_format == "json":
         sys.stdout.write(render.dumps(result, indent=2 if sys.stdout.isatty() else None) + "\n")
@@ -106,8 +110,11 @@ def write(result, output_format: str) -> None:
         return
     from rich.console import Console
     console = Console(highlight=False, soft_wrap=False)
-    for renderable in render.tables(result):
-        console.print(renderable)
+    for renderable in render.tables(result, rows):
+        if isinstance(renderable, str):
+            console.file.write(renderable + "\n")  # long plain tables skip rich's layout
+        else:
+            console.print(renderable)
 
 
 def _quiet_exit() -> None:

@@ -182,3 +182,26 @@ def test_console_script_nonfinite_values_do_not_raise(gradcli_exe):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert math.isnan(float(strict_json(proc.stdout)["values"]["a"].replace("NaN", "nan")))
+
+
+def _chain(n: int) -> str:
+    return "\n".join(["n0 = x"] + [f"n{i} = n{i - 1}*w + x" for i in range(1, n)])
+
+
+def test_long_tables_keep_the_telling_rows_and_say_what_was_left_out():
+    out = invoke("eval", "-", "--x", "1", "--w", "0.5", "--rows", "5", "--no-check",
+                 stdin=_chain(200), env={"COLUMNS": "120"})
+    assert out.exit_code == 0
+    text = out.stdout
+    assert "n199" in text and "│ x " in text and "│ w " in text  # the output and the inputs
+    assert "n100 " not in text
+    assert "197 of 202 nodes and 593 of 598 edges not shown" in text
+    assert "∂n199/∂n198" in text  # edges into the rows shown come first
+
+
+def test_all_rows_of_a_big_graph_are_plain_aligned_text():
+    out = invoke("eval", "-", "--x", "1", "--w", "0.5", "--all", "--no-check", stdin=_chain(2000))
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["node", "kind", "expression", "value", "∂n1999/∂node", "check"]
+    assert lines[1].split() == ["x", "input", "1", "2"]  # d n1999/d x = 1 + 0.5 + 0.25 + ...
+    assert sum(line.split()[0][1:].isdigit() for line in lines if line.startswith("n")) == 2000
