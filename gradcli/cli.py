@@ -76,7 +76,7 @@ def eval_command(ctx: click.Context, graph: str, set_values, output, output_form
         ctx.exit(error.exit_code)
     except (KeyboardInterrupt, BrokenPipeError):
         _quiet_exit()
-    except Exception as error:  # noqa: BLE001 - a bug, reported in one line
+    except Exception as error:
         if os.environ.get("GRADCLI_DEBUG"):
             raise
         click.echo(f"gradcli: internal error: {type(error).__name__}: {error} "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import InputError, Source, SourceError
 from .evaluate import Edge, evaluate
@@ -31,7 +31,6 @@ class Result:
     anomalies: list[str]
     check: object | None = None  # symbolic.CheckReport
     symbolic: object | None = None  # symbolic.SymbolicForms
-    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -21,7 +21,7 @@ def _is_odd_integer(y: float) -> bool:
     return math.isfinite(y) and y == math.floor(y) and math.fmod(y, 2.0) != 0.0
 
 
-def pow(a: float, b: float) -> float:  # noqa: A001 - the IEEE pow, C99 annex F
+def pow(a: float, b: float) -> float:
     try:
         return math.pow(a, b)
     except ValueError:
@@ -86,13 +86,13 @@ def sign(x: float) -> float:
 def maximum(a: float, b: float) -> float:
     if a != a or b != b:
         return nan  # torch.maximum propagates nan
-    return a if a >= b else b
+    return max(a, b)
 
 
 def minimum(a: float, b: float) -> float:
     if a != a or b != b:
         return nan
-    return a if a <= b else b
+    return min(a, b)
 
 
 def is_finite(x: float) -> bool:

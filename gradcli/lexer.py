@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Iterator
+from collections.abc import Iterator
 
 from .errors import Source, SourceError
 
@@ -29,8 +29,7 @@ Token = tuple  # (kind, text, offset)
 
 def normalize(text: str) -> str:
     """One line-end convention and no byte-order mark, so columns match an editor's."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = text.removeprefix("\ufeff")
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text

@@ -9,8 +9,8 @@ The local partial of an edge is the rule applied to g = 1.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from . import ieee
 
@@ -101,7 +101,7 @@ _TABLE = [
        lambda S, a, b: a ** b, 4, infix=True, domain=(_POSITIVE, _ANY),
        doc="power, also written ^; right-associative; negative base with a "
            "non-integer exponent is nan"),
-    Op("relu", 1, lambda x: 0.0 if x < 0.0 else x,  # nan and -0.0 pass, as in torch.relu
+    Op("relu", 1, lambda x: max(x, 0.0),  # nan and -0.0 pass, as in torch.relu
        lambda g, x, o: (relu_gate(g, o),), lambda S, x: S.relu(x), 5,
        kink=_kink_at_zero("relu", "0"), domain=(_ANY,), doc="max(x, 0)"),
     Op("sigmoid", 1, ieee.sigmoid, lambda g, x, o: (g * (1.0 - o) * o,),

@@ -294,7 +294,7 @@ class _Shapes:
         self.cache: dict = {}
         self.slots = [sp.Symbol(f"_{i}", real=True) for i in range(8)]
 
-    def partials(self, statement, mentions: list[str]):
+    def partials(self, statement):
         key, order = _shape_key(statement.rpn)
         hit = self.cache.get(key)
         if hit is None:
@@ -378,7 +378,7 @@ def _check_statement(s, shapes, values, local, acc, unverifiable, report):
     mentions = _mentions(s)
     g = acc.get(s.target)
     try:
-        order, (_, _, numeric) = shapes.partials(s, mentions)
+        order, (_, _, numeric) = shapes.partials(s)
     except Skip as reason:
         report.notes.append(f"{s.target}: not checked ({reason})")
         if g is not None or s.target in unverifiable:
@@ -493,7 +493,6 @@ class SymbolicForms:
     gradients: dict[str, str | None]  # node -> sympy string (None: too large)
     in_terms_of_inputs: dict[str, bool]
     notes: list[str] = field(default_factory=list)
-    latex: dict[str, str] = field(default_factory=dict)
 
 
 def closed_forms(result) -> SymbolicForms:

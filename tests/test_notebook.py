@@ -2,10 +2,10 @@
 
 import json
 
+from click.testing import CliRunner
 from conftest import SAMPLES, SEED, grads, run, values
 
 from gradcli.cli import main
-from click.testing import CliRunner
 
 NOTEBOOK_GRADS = {"x": 2.0, "w": 3.0, "b": 1.0, "u": 1.0, "v": 1.0, "a": 1.0}
 NOTEBOOK_VALUES = {"x": 3.0, "w": 2.0, "b": 1.0, "u": 6.0, "v": 7.0, "a": 7.0}
