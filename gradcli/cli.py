@@ -110,7 +110,7 @@ def write(result, output_format: str, rows: int | None) -> None:
         return
     from rich.console import Console
     console = Console(highlight=False, soft_wrap=False)
-    for renderable in render.tables(result, rows):
+    for renderable in render.tables(result, rows, console.width):
         if isinstance(renderable, str):
             console.file.write(renderable + "\n")  # long plain tables skip rich's layout
         else:

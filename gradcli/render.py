@@ -120,8 +120,18 @@ def _clip(text: str, width: int = _EXPRESSION_WIDTH) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
-def tables(result: Result, rows: int | None = DEFAULT_ROWS) -> list:
-    """Rich renderables, or for long tables plain str blocks that are written as they are."""
+def _fits(result: Result, nodes, width: int) -> bool:
+    """Whether the boxed table fits without squeezing a name or a number."""
+    widest = [max((len(f(n)) for n in nodes), default=0) for f in
+              (lambda n: n.name, lambda n: fmt(n.value), lambda n: fmt(n.grad))]
+    header = len(f"∂{result.output}/∂node")
+    needed = widest[0] + len("intermediate") + 10 + widest[1] + max(widest[2], header) + 5
+    return needed + 3 * 6 + 1 <= width
+
+
+def tables(result: Result, rows: int | None = DEFAULT_ROWS, width: int = 80) -> list:
+    """Rich renderables, or plain str blocks (written as they are) for tables too long for
+    rich or too wide for the terminal: numbers are never cut or wrapped."""
     from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
@@ -129,11 +139,10 @@ def tables(result: Result, rows: int | None = DEFAULT_ROWS) -> list:
     out = result.output
     check = result.check
     shown_nodes, shown_edges = select_rows(result, rows)
-    if len(shown_nodes) > PLAIN_ROWS or len(shown_edges) > PLAIN_ROWS:
+    if len(shown_nodes) > PLAIN_ROWS or len(shown_edges) > PLAIN_ROWS or \
+            not _fits(result, shown_nodes, width):
         return [plain_rows(result, shown_nodes, shown_edges), summary(result)]
-    title = f"{escape(result.graph.source.name)}: ∂{escape(out)}/∂node at " + (
-        ", ".join(f"{escape(k)}={fmt(v)}" for k, v in result.inputs.items()) or "no inputs")
-    nodes = Table(title=title, title_justify="left", expand=False)
+    nodes = Table(title=escape(_title(result)), title_justify="left", expand=False)
     nodes.add_column("node", no_wrap=True, style="bold")
     nodes.add_column("kind", no_wrap=True)
     nodes.add_column("expression", overflow="fold", ratio=1)
@@ -161,13 +170,8 @@ def tables(result: Result, rows: int | None = DEFAULT_ROWS) -> list:
         renderables.append(edges)
     if result.symbolic is not None:
         renderables.append(_symbolic_table(result, {n.name for n in shown_nodes}))
-    left_out = len(result.nodes) - len(shown_nodes), len(result.edges) - len(shown_edges)
-    if any(left_out):
-        renderables.append(Text(
-            f"{left_out[0]:,} of {len(result.nodes):,} nodes and {left_out[1]:,} of "
-            f"{len(result.edges):,} edges not shown (kept: mismatches, the output, the inputs, "
-            "the largest gradients); --rows N or --all shows more, --format json everything",
-            style="dim"))
+    if len(shown_nodes) < len(result.nodes) or len(shown_edges) < len(result.edges):
+        renderables.append(Text(_left_out(result, shown_nodes, shown_edges), style="dim"))
     renderables.append(summary(result))
     return renderables
 
@@ -184,8 +188,28 @@ def plain_rows(result: Result, nodes, edges) -> str:
     edge_verdicts = check.edges if check else {}
     edge_cells = [(f"∂{e.target}/∂{e.source}", fmt(e.local), mark(edge_verdicts.get((e.source, e.target))))
                   for e in edges]
+    lines = [_title(result), ""] + lines
     lines += [""] + _align([("edge", "local partial", "check")] + edge_cells, right={1})
+    if result.symbolic is not None:
+        names = {n.name for n in nodes}
+        forms = [(name, form or "(too large)") for name, form in result.symbolic.gradients.items()
+                 if name in names]
+        lines += ["", f"closed forms of ∂{result.output}/∂node:"] + _align(forms, right=set())
+    if len(nodes) < len(result.nodes) or len(edges) < len(result.edges):
+        lines += ["", _left_out(result, nodes, edges)]
     return "\n".join(lines)
+
+
+def _title(result: Result) -> str:
+    values = ", ".join(f"{k}={fmt(v)}" for k, v in result.inputs.items()) or "no inputs"
+    return f"{result.graph.source.name}: ∂{result.output}/∂node at {values}"
+
+
+def _left_out(result: Result, nodes, edges) -> str:
+    return (f"{len(result.nodes) - len(nodes):,} of {len(result.nodes):,} nodes and "
+            f"{len(result.edges) - len(edges):,} of {len(result.edges):,} edges not shown (kept: "
+            "mismatches, the output, the inputs, the largest gradients); --rows N or --all shows "
+            "more, --format json everything")
 
 
 def _align(rows: list[tuple], right: set[int]) -> list[str]:
