@@ -152,7 +152,7 @@ def kinks_hit(tape: Tape, graph: Graph, vals: list[float], grads: list) -> list[
     for i, (op, out, a, b) in enumerate(tape.instructions):
         if op.kink is None or grads[out] is None:
             continue
-        note = op.kink(vals[a]) if b < 0 else op.kink(vals[a], vals[b])
+        note = op.kink.note(op.name, (vals[a],) if b < 0 else (vals[a], vals[b]))
         if note:
             notes.append(f"{note}, in {owner[i]}")
     return notes

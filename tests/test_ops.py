@@ -116,9 +116,25 @@ def test_every_op_with_a_kink_has_a_kink_case():
 @pytest.mark.parametrize("name", sorted(KINKS))
 def test_kink_note_only_at_the_kink(name):
     at, away = KINKS[name]
-    note = OPS[name].kink(*at)
-    assert isinstance(note, str) and note
-    assert OPS[name].kink(*away) is None
+    note = OPS[name].kink.note(name, at)
+    assert isinstance(note, str) and note.startswith(name)
+    assert OPS[name].kink.note(name, away) is None
+
+
+@over_ops
+def test_forward_mode_derivative_agrees_with_the_backward_rule(op):
+    # Two independently written rules: the textbook partials and PyTorch's VJP at g = 1.
+    for args in sample_points(op):
+        out = op.forward(*args)
+        for d, p in zip(op.derivative(*args, out), partials(op, args)):
+            assert math.isclose(d, p, rel_tol=1e-12, abs_tol=1e-15), (args, d, p)
+
+
+@pytest.mark.parametrize("name", sorted(KINKS))
+def test_forward_mode_derivative_uses_the_same_kink_convention(name):
+    at, _ = KINKS[name]
+    op = OPS[name]
+    assert op.derivative(*at, op.forward(*at)) == partials(op, at)
 
 
 @pytest.mark.parametrize("x", [0.0, -0.0])
