@@ -52,10 +52,14 @@ def main() -> None:
               help="Table rows to show (default 50: mismatches, output, inputs, largest gradients).")
 @click.option("--all", "all_rows", is_flag=True, help="Show every node and edge in the table.")
 @click.option("--symbolic", is_flag=True, help="Also show closed-form derivatives (sympy).")
-@click.option("--no-check", is_flag=True, help="Skip the sympy cross-check.")
+@click.option("--check", "checks", multiple=True,
+              type=click.Choice(["sympy", "forward", "fd", "all"]),
+              help="Check the gradients with sympy (default), forward mode, central finite "
+                   "differences, or all three; repeatable.")
+@click.option("--no-check", is_flag=True, help="Skip every check (sympy is then not imported).")
 @click.pass_context
 def eval_command(ctx: click.Context, graph: str, set_values, output, output_format,
-                 rows, all_rows, symbolic, no_check) -> None:
+                 rows, all_rows, symbolic, checks, no_check) -> None:
     """Evaluate GRAPH (a file, or - for stdin) and differentiate its output w.r.t. every node.
 
     Give each input a value with --NAME VALUE or --NAME=VALUE (negative values work:
@@ -69,7 +73,7 @@ def eval_command(ctx: click.Context, graph: str, set_values, output, output_form
         name, text = read_graph(graph)
         from .core import differentiate, load
         result = differentiate(load(name, text), values, output=output,
-                               check=not no_check, symbolic=symbolic)
+                               check=() if no_check else check_methods(checks), symbolic=symbolic)
         write(result, output_format, None if all_rows else rows or DEFAULT_ROWS)
     except GradcliError as error:
         click.echo(error.render(), err=True)
@@ -83,6 +87,14 @@ def eval_command(ctx: click.Context, graph: str, set_values, output, output_form
                    "(set GRADCLI_DEBUG=1 for the traceback; please report it)", err=True)
         ctx.exit(3)
     ctx.exit(ExitCode.OK if result.ok else ExitCode.CHECK_MISMATCH)
+
+
+def check_methods(chosen: tuple[str, ...]) -> tuple[str, ...]:
+    if not chosen:
+        return ("sympy",)
+    if "all" in chosen:
+        return ("sympy", "forward", "fd")
+    return tuple(dict.fromkeys(chosen))
 
 
 def read_graph(path: str) -> tuple[str, str]:

@@ -6,7 +6,8 @@ import difflib
 from dataclasses import dataclass
 
 from .errors import InputError, Source, SourceError
-from .evaluate import Edge, evaluate
+from .check import CheckReport, run_checks
+from .evaluate import Edge, Tape, evaluate
 from .graph import Graph, build_graph, select_output
 from .lexer import normalize
 
@@ -29,7 +30,9 @@ class Result:
     edges: list[Edge]
     kinks: list[str]
     anomalies: list[str]
-    check: object | None = None  # symbolic.CheckReport
+    tape: Tape
+    slot_values: list[float]
+    check: CheckReport | None = None
     symbolic: object | None = None  # symbolic.SymbolicForms
 
     @property
@@ -63,17 +66,19 @@ def bind_inputs(graph: Graph, values: dict[str, float]) -> list[float]:
 
 
 def differentiate(graph: Graph, values: dict[str, float], output: str | None = None,
-                  check: bool = True, symbolic: bool = False) -> Result:
+                  check: bool | tuple[str, ...] = True, symbolic: bool = False) -> Result:
+    """check: True for the sympy check, False for none, or a tuple of check.METHODS."""
     out = select_output(graph, output)
     ev = evaluate(graph, bind_inputs(graph, values), out)
     result = Result(graph, out, {n: values[n] for n in graph.inputs},
-                    _nodes(graph, out, ev.values, ev.grads), ev.edges, ev.kinks, ev.anomalies)
-    if check or symbolic:
-        from . import symbolic as sym  # sympy is slow to import: only when asked for
-        if check:
-            result.check = sym.check(result)
-        if symbolic:
-            result.symbolic = sym.closed_forms(result)
+                    _nodes(graph, out, ev.values, ev.grads), ev.edges, ev.kinks, ev.anomalies,
+                    ev.tape, ev.slot_values)
+    methods = ("sympy",) if check is True else (check or ())
+    if methods:
+        result.check = run_checks(result, tuple(methods))
+    if symbolic:
+        from .symbolic import closed_forms  # sympy is slow to import: only when asked for
+        result.symbolic = closed_forms(result)
     return result
 
 

@@ -32,6 +32,8 @@ class Edge:
 
 @dataclass(frozen=True)
 class Evaluation:
+    tape: Tape
+    slot_values: list[float]  # every slot, temporaries included (for the checks)
     values: list[float]  # per node, graph.nodes order
     grads: list[float]
     edges: list[Edge]
@@ -198,6 +200,8 @@ def evaluate(graph: Graph, input_values: list[float], output: str) -> Evaluation
     n = len(tape.node_slot)
     node_grads = [0.0 if g is None else g for g in grads[:n]]
     return Evaluation(
+        tape=tape,
+        slot_values=vals,
         values=vals[:n],
         grads=node_grads,
         edges=local_partials(tape, graph, vals),

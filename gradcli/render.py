@@ -40,9 +40,9 @@ def to_json(result: Result) -> dict:
 def _check_json(c, edges) -> dict:
     return {
         "ok": c.ok,
-        "method": c.method,
-        "rtol": c.rtol,
-        "atol": c.atol,
+        "methods": {m.name: {"how": m.how, "rtol": m.rtol, "atol": m.atol,
+                             "seconds": round(m.seconds, 6), "mismatches": m.mismatches,
+                             "notes": m.notes} for m in c.methods.values()},
         "gradients": {name: _verdict_json(v) for name, v in c.nodes.items()},
         "edges": [{"from": e.source, "to": e.target, **_verdict_json(c.edges[e.source, e.target])}
                   for e in edges if (e.source, e.target) in c.edges],
@@ -52,9 +52,9 @@ def _check_json(c, edges) -> dict:
 
 
 def _verdict_json(v) -> dict:
-    return {"status": v.status,
-            "sympy": None if v.expected is None else json_number(v.expected),
-            "error": None if v.error is None else json_number(v.error)}
+    return {"status": v.status, "agreed": v.agreed,
+            "error": None if v.error is None else json_number(v.error),
+            "values": {m: None if x is None else json_number(x) for m, x in v.values.items()}}
 
 
 def dumps(result: Result, indent: int | None = None) -> str:
@@ -75,16 +75,25 @@ def fmt(x: float) -> str:
     return f"{x:.10g}"
 
 
-_MARKS = {"ok": ("✓", "green"), "mismatch": ("✗", "bold red"),
-          "unverified": ("?", "yellow"), "skipped": ("–", "dim")}
+_MARKS = {"ok": ("✓", "green"), "mismatch": ("✗", "bold red"), "unverified": ("?", "yellow"),
+          "excluded": ("~", "cyan"), "skipped": ("–", "dim")}
 
 
-def _mark(verdict) -> str:
+def _mark_text(verdict, methods: int) -> str:
+    """✓ alone for one method; with several, which ones agreed: ✓ sympy·fwd·fd."""
+    if verdict is None:
+        return ""
+    symbol = _MARKS[verdict.status][0]
+    if methods > 1 and verdict.agreed:
+        return f"{symbol} {'·'.join(_SHORT[m] for m in verdict.agreed)}"
+    return symbol
+
+
+def _mark(verdict, methods: int):
     from rich.text import Text
     if verdict is None:
         return Text("")
-    symbol, style = _MARKS[verdict.status]
-    return Text(symbol, style=style)
+    return Text(_mark_text(verdict, methods), style=_MARKS[verdict.status][1])
 
 
 DEFAULT_ROWS = 50  # a table longer than this shows its most telling rows
@@ -149,11 +158,12 @@ def tables(result: Result, rows: int | None = DEFAULT_ROWS, width: int = 80) -> 
     nodes.add_column("value", justify="right", no_wrap=True)
     nodes.add_column(f"∂{escape(out)}/∂node", justify="right", no_wrap=True)
     if check is not None:
-        nodes.add_column("check", justify="center", no_wrap=True)
+        nodes.add_column("check", justify="left" if len(check.methods) > 1 else "center",
+                         no_wrap=True)
     for n in shown_nodes:
         row = [Text(n.name), n.kind, Text(_clip(n.expression)), fmt(n.value), fmt(n.grad)]
         if check is not None:
-            row.append(_mark(check.nodes.get(n.name)))
+            row.append(_mark(check.nodes.get(n.name), len(check.methods)))
         nodes.add_row(*row)
     renderables = [nodes]
     if shown_edges:
@@ -165,7 +175,7 @@ def tables(result: Result, rows: int | None = DEFAULT_ROWS, width: int = 80) -> 
         for e in shown_edges:
             row = [Text(f"∂{e.target}/∂{e.source}"), fmt(e.local)]
             if check is not None:
-                row.append(_mark(check.edges.get((e.source, e.target))))
+                row.append(_mark(check.edges.get((e.source, e.target)), len(check.methods)))
             edges.add_row(*row)
         renderables.append(edges)
     if result.symbolic is not None:
@@ -179,7 +189,8 @@ def tables(result: Result, rows: int | None = DEFAULT_ROWS, width: int = 80) -> 
 def plain_rows(result: Result, nodes, edges) -> str:
     """A long table as aligned plain text: fast at 10**6 rows, and still greppable."""
     check = result.check
-    mark = (lambda v: _MARKS[v.status][0] if v else "") if check else (lambda v: "")
+    methods = len(check.methods) if check else 0
+    mark = (lambda v: _mark_text(v, methods)) if check else (lambda v: "")
     verdicts = check.nodes if check else {}
     cells = [(n.name, n.kind, _clip(n.expression, 40), fmt(n.value), fmt(n.grad),
               mark(verdicts.get(n.name))) for n in nodes]
@@ -235,31 +246,43 @@ def _symbolic_table(result: Result, shown: set[str]):
     return table
 
 
+_SHORT = {"sympy": "sympy", "forward": "fwd", "fd": "fd"}
+
+
 def summary(result: Result):
     from rich.text import Text
     text = Text()
     c = result.check
     if c is None:
         text.append("check: skipped (--no-check)", style="dim")
-    elif c.ok:
-        counted = sum(v.status == "ok" for v in c.nodes.values())
-        edges = sum(v.status == "ok" for v in c.edges.values())
-        text.append("check: ✓ ", style="bold green")
-        text.append(f"{counted} of {len(c.nodes)} gradients and {edges} of {len(c.edges)} local "
-                    f"partials agree with sympy (rtol {c.rtol:g}, atol {c.atol:g})")
-        text.append(f"\n  how: {c.method}", style="dim")
     else:
-        text.append("check: ✗ MISMATCH ", style="bold red")
-        text.append(f"{len(c.mismatches)} value(s) disagree with sympy (rtol {c.rtol:g}, "
-                    f"atol {c.atol:g}):")
+        text.append("check: ✓ " if c.ok else "check: ✗ MISMATCH ", style="bold green" if c.ok else
+                    "bold red")
+        agreed = sum(v.status == "ok" for v in c.nodes.values())
+        text.append(f"{agreed} of {len(c.nodes)} gradients confirmed by "
+                    f"{', '.join(c.methods)}" + (f"; {len(c.mismatches)} mismatch(es):" if not c.ok else ""))
         for m in c.mismatches:
-            text.append(f"\n  {m}")
+            text.append(f"\n  {m}", style="red")
+        for m in c.methods.values():
+            edges = f", local partials {_counts(m.edges.values())}" if m.edges else ""
+            text.append(f"\n  {m.name}: gradients {_counts(m.nodes.values())}{edges} "
+                        f"(rtol {m.rtol:g}, atol {m.atol:g}); {m.how}", style="dim")
     notes = list(result.kinks) + list(result.anomalies)
     if c is not None:
-        notes += [n for n in c.notes if not n.startswith("kinks checked")]
+        notes += [n for n in c.notes if "kinks checked with the same conventions" not in n]
     if result.symbolic is not None:
         notes += result.symbolic.notes
     for note in notes:
         text.append("\nnote: ", style="yellow")
         text.append(note)
     return text
+
+
+def _counts(verdicts) -> str:
+    verdicts = list(verdicts)
+    parts = [f"{sum(v.status == 'ok' for v in verdicts)} of {len(verdicts)} agree"]
+    for status in ("mismatch", "excluded", "unverified", "skipped"):
+        n = sum(v.status == status for v in verdicts)
+        if n:
+            parts.append(f"{n} {status}")
+    return ", ".join(parts)

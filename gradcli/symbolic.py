@@ -13,7 +13,6 @@ import contextlib
 import math
 import signal
 import threading
-import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from types import SimpleNamespace
@@ -21,6 +20,7 @@ from types import SimpleNamespace
 import sympy as sp
 
 from . import ieee
+from .check import MethodReport, Verdict, agree
 from .ops import OPS
 
 RTOL = 1e-6  # agreement: |a - b| <= ATOL + RTOL * max(|a|, |b|)
@@ -228,14 +228,8 @@ def _sympy_nonfinite(v: float):
     return sp.nan if v != v else (sp.oo if v > 0 else -sp.oo)
 
 
-def agree(a: float, b: float) -> bool:
-    if a == b:
-        return True
-    if a != a and b != b:
-        return True
-    if not (ieee.is_finite(a) and ieee.is_finite(b)):
-        return False
-    return abs(a - b) <= ATOL + RTOL * max(abs(a), abs(b))
+def _agree(a: float, b: float) -> bool:
+    return agree(a, b, RTOL, ATOL)
 
 
 # --- a time budget that works on sympy's Python code ------------------------------------
@@ -265,26 +259,6 @@ def time_budget(seconds: float):
 
 
 # --- the check ---------------------------------------------------------------------------
-
-@dataclass
-class NodeCheck:
-    status: str  # "ok" | "mismatch" | "unverified" | "skipped"
-    expected: float | None = None  # sympy's value
-    error: float | None = None
-
-
-@dataclass
-class CheckReport:
-    ok: bool
-    method: str  # what was done, in words
-    rtol: float = RTOL
-    atol: float = ATOL
-    nodes: dict[str, NodeCheck] = field(default_factory=dict)  # gradient checks
-    edges: dict[tuple[str, str], NodeCheck] = field(default_factory=dict)
-    mismatches: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
 
 class _Shapes:
     """Statement partials cached by shape: names become positional symbols, so a graph of
@@ -332,13 +306,12 @@ def _shape_key(rpn):
     return tuple(key), list(order)
 
 
-def check(result) -> CheckReport:
-    started = time.perf_counter()
+def check(result) -> MethodReport:
     graph = result.graph
     values = {n.name: n.value for n in result.nodes}
     grads = {n.name: n.grad for n in result.nodes}
     local = {(e.source, e.target): e.local for e in result.edges}
-    report = CheckReport(ok=True, method="")
+    report = MethodReport("sympy", rtol=RTOL, atol=ATOL)
     shapes = _Shapes()
     acc: dict[str, float] = {result.output: 1.0}  # the check's own chain rule
     unverifiable: set[str] = set()
@@ -357,12 +330,10 @@ def check(result) -> CheckReport:
             unverifiable.update(n for n in _mentions(s))
     _compare_gradients(result, grads, acc, unverifiable, report)
     closed = _closed_form_comparison(result, report)
-    report.method = ("sympy differentiated each statement and the chain rule was "
-                     "accumulated again" + (f"; {closed}" if closed else ""))
+    report.how = ("sympy differentiated each statement and the chain rule was "
+                  "accumulated again" + (f"; {closed}" if closed else ""))
     if result.kinks:
         report.notes.append("kinks checked with the same conventions: " + "; ".join(result.kinks))
-    report.ok = not report.mismatches
-    report.seconds = time.perf_counter() - started
     return report
 
 
@@ -384,17 +355,17 @@ def _check_statement(s, shapes, values, local, acc, unverifiable, report):
         if g is not None or s.target in unverifiable:
             unverifiable.update(mentions)
         for m in mentions:
-            report.edges[(m, s.target)] = NodeCheck("skipped")
+            report.edges[(m, s.target)] = Verdict("skipped")
         return
     env = [values[name] for name in order]
     for name, fn in zip(order, numeric):
         expected = fn(env)
         mine = local[(name, s.target)]
-        if not agree(mine, expected) and ieee.is_finite(mine) and not ieee.is_finite(expected):
+        if not _agree(mine, expected) and ieee.is_finite(mine) and not ieee.is_finite(expected):
             expr = shapes.cache[_shape_key(s.rpn)[0]][1][order.index(name)]
             expected = precise_value(expr, dict(zip(shapes.slots, env)))
-        report.edges[(name, s.target)] = _verdict(mine, expected, f"local partial d{s.target}/d{name}",
-                                                  report)
+        report.edges[(name, s.target)] = report.judge(mine, expected,
+                                                      f"local partial d{s.target}/d{name}")
         if s.target in unverifiable:
             unverifiable.add(name)
         if g is not None:
@@ -402,26 +373,14 @@ def _check_statement(s, shapes, values, local, acc, unverifiable, report):
             acc[name] = contribution if name not in acc else acc[name] + contribution
 
 
-def _verdict(mine: float, expected: float, what: str, report: CheckReport) -> NodeCheck:
-    if agree(mine, expected):
-        error = abs(mine - expected) if ieee.is_finite(mine) and ieee.is_finite(expected) else 0.0
-        return NodeCheck("ok", expected, error)
-    if not (ieee.is_finite(mine) and ieee.is_finite(expected)):
-        report.notes.append(f"{what}: gradcli gives {mine!r}, sympy's formula gives {expected!r}; "
-                            "non-finite values are not compared")
-        return NodeCheck("unverified", expected)
-    report.mismatches.append(f"{what}: gradcli gives {mine!r}, sympy gives {expected!r}")
-    return NodeCheck("mismatch", expected, abs(mine - expected))
-
-
 def _compare_gradients(result, grads, acc, unverifiable, report):
     for node in result.nodes:
         if node.name in unverifiable:
-            report.nodes[node.name] = NodeCheck("skipped")
+            report.nodes[node.name] = Verdict("skipped")
             continue
         expected = acc.get(node.name, 0.0)
-        report.nodes[node.name] = _verdict(grads[node.name], expected,
-                                           f"d{result.output}/d{node.name}", report)
+        report.nodes[node.name] = report.judge(grads[node.name], expected,
+                                               f"d{result.output}/d{node.name}")
 
 
 def _closed_form_comparison(result, report) -> str:
@@ -439,11 +398,10 @@ def _closed_form_comparison(result, report) -> str:
             for name in graph.inputs:
                 d = sp.diff(closed, symbol(name))
                 expected = compile_numeric(d, {s: i for i, s in enumerate(values)})(list(values.values()))
-                if not agree(result.nodes[graph.inputs.index(name)].grad, expected) and \
-                        not ieee.is_finite(expected):
-                    expected = precise_value(d, values)
                 mine = result.nodes[graph.inputs.index(name)].grad
-                verdict = _verdict(mine, expected, f"closed form d{result.output}/d{name}", report)
+                if not _agree(mine, expected) and not ieee.is_finite(expected):
+                    expected = precise_value(d, values)
+                verdict = report.judge(mine, expected, f"closed form d{result.output}/d{name}")
                 if verdict.status == "mismatch":
                     report.nodes[name] = verdict
                 compared.append(name)

@@ -99,8 +99,9 @@ def test_check_mismatch_exits_1_and_still_prints(monkeypatch):
     assert out.exit_code == 1
     doc = strict_json(out.stdout)
     assert doc["check"]["ok"] is False
-    assert "local partial du/dx: gradcli gives 3.0, sympy gives 2.0" in doc["check"]["mismatches"]
+    assert "sympy: local partial du/dx: gradcli gives 3.0, sympy gives 2.0" in doc["check"]["mismatches"]
     assert doc["check"]["gradients"]["x"]["status"] == "mismatch"
+    assert doc["check"]["gradients"]["x"]["values"] == {"sympy": 2.0}
     table = invoke("eval", SEED_FILE, "--x", "3", "--w", "2", "--b", "1")
     assert table.exit_code == 1 and "MISMATCH" in table.stdout
 
@@ -111,7 +112,8 @@ def test_table_output_has_every_node_edge_and_the_check():
     text = out.stdout
     for cell in ("x*w", "u + b", "relu(v)", "∂u/∂x", "∂a/∂v", "intermediate", "output", "✓"):
         assert cell in text
-    assert "check: ✓ 6 of 6 gradients and 5 of 5 local partials agree with sympy" in text
+    assert "check: ✓ 6 of 6 gradients confirmed by sympy" in text
+    assert "sympy: gradients 6 of 6 agree, local partials 5 of 5 agree (rtol 1e-06, atol 1e-09)" in text
     assert "\x1b[" not in text  # not a terminal: no colour codes
 
 
