@@ -6,6 +6,7 @@ import difflib
 from dataclasses import dataclass
 
 from .errors import InputError, Source, SourceError
+from .anomalies import AnomalyReport
 from .check import CheckReport, run_checks
 from .evaluate import Edge, Tape, evaluate
 from .graph import Graph, build_graph, select_output
@@ -29,7 +30,7 @@ class Result:
     nodes: list[Node]
     edges: list[Edge]
     kinks: list[str]
-    anomalies: list[str]
+    anomalies: AnomalyReport
     tape: Tape
     slot_values: list[float]
     check: CheckReport | None = None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import ieee
+from .anomalies import AnomalyReport
+from .anomalies import find as find_anomalies
 from .graph import Graph
 from .ops import IDENTITY, Op
 
@@ -22,6 +24,16 @@ class Tape:
     statement_ends: list[int]  # instruction index just past each statement
     from_names: list[list[int]]  # per statement: node slots it mentions, first use first
 
+    def owners(self) -> list[str]:
+        """The statement (its node's name) each instruction belongs to."""
+        names = list(self.node_slot)
+        first = len(names) - len(self.statement_ends)
+        owner, start = [], 0
+        for index, end in enumerate(self.statement_ends):
+            owner += [names[first + index]] * (end - start)
+            start = end
+        return owner
+
 
 @dataclass(frozen=True, slots=True)
 class Edge:
@@ -38,7 +50,7 @@ class Evaluation:
     grads: list[float]
     edges: list[Edge]
     kinks: list[str]
-    anomalies: list[str]
+    anomalies: AnomalyReport
 
 
 def compile_tape(graph: Graph) -> Tape:
@@ -150,7 +162,7 @@ class _SparseGrads(dict):
 def kinks_hit(tape: Tape, graph: Graph, vals: list[float], grads: list) -> list[str]:
     """Kinks on the output's path (where the backward sweep actually ran)."""
     notes = []
-    owner = _statement_of_instruction(tape)
+    owner = tape.owners()
     for i, (op, out, a, b) in enumerate(tape.instructions):
         if op.kink is None or grads[out] is None:
             continue
@@ -158,38 +170,6 @@ def kinks_hit(tape: Tape, graph: Graph, vals: list[float], grads: list) -> list[
         if note:
             notes.append(f"{note}, in {owner[i]}")
     return notes
-
-
-def _statement_of_instruction(tape: Tape) -> list[str]:
-    names = list(tape.node_slot)
-    n_inputs = len(names) - len(tape.statement_ends)
-    owner, start = [], 0
-    for index, end in enumerate(tape.statement_ends):
-        owner += [names[n_inputs + index]] * (end - start)
-        start = end
-    return owner
-
-
-def first_nonfinite(tape: Tape, graph: Graph, vals: list[float]) -> list[str]:
-    """The first op whose result is nan/inf from finite operands: where trouble began."""
-    owner = _statement_of_instruction(tape)
-    for i, (op, out, a, b) in enumerate(tape.instructions):
-        result = vals[out]
-        if ieee.is_finite(result):
-            continue
-        args = [vals[s] for s in (a, b) if s >= 0]
-        if all(ieee.is_finite(x) for x in args):
-            shown = ", ".join(_fmt(x) for x in args)
-            where = f"{op.name}({shown})" if not op.infix else f"{_fmt(args[0])} {op.name} {_fmt(args[1])}"
-            return [f"{owner[i]} is the first node with a non-finite value: {where} gives {_fmt(result)}"]
-    nonfinite_inputs = [n for n in graph.inputs if not ieee.is_finite(vals[tape.node_slot[n]])]
-    if nonfinite_inputs:
-        return [f"non-finite input value: {', '.join(nonfinite_inputs)}"]
-    return []
-
-
-def _fmt(x: float) -> str:
-    return repr(x)
 
 
 def evaluate(graph: Graph, input_values: list[float], output: str) -> Evaluation:
@@ -206,5 +186,5 @@ def evaluate(graph: Graph, input_values: list[float], output: str) -> Evaluation
         grads=node_grads,
         edges=local_partials(tape, graph, vals),
         kinks=kinks_hit(tape, graph, vals, grads),
-        anomalies=first_nonfinite(tape, graph, vals),
+        anomalies=find_anomalies(tape, graph, vals, grads, output),
     )

@@ -71,18 +71,7 @@ def _describe(tape, i, op, a, b, base, exactly: bool) -> str:
     args = [names[s] if s < len(names) else "(an intermediate value)" for s in (a, b) if s >= 0]
     where = " = ".join(args) if len(args) == 2 else f"{args[0]} = 0"
     place = f"{op.name} at {where}" if exactly else f"{op.name} within one step of {where}"
-    return f"{place} in {owners(tape)[i]}"
-
-
-def owners(tape) -> list[str]:
-    """The statement (node name) each instruction belongs to."""
-    names = list(tape.node_slot)
-    first = len(names) - len(tape.statement_ends)
-    owner, start = [], 0
-    for index, end in enumerate(tape.statement_ends):
-        owner += [names[first + index]] * (end - start)
-        start = end
-    return owner
+    return f"{place} in {tape.owners()[i]}"
 
 
 def check(result) -> MethodReport:

@@ -27,7 +27,7 @@ def to_json(result: Result) -> dict:
         "edges": [{"from": e.source, "to": e.target, "local": json_number(e.local)}
                   for e in result.edges],
         "kinks": result.kinks,
-        "nonfinite": result.anomalies,
+        "nonfinite": _anomalies_json(result.anomalies),
         "check": None if result.check is None else _check_json(result.check, result.edges),
     }
     if result.symbolic is not None:
@@ -35,6 +35,17 @@ def to_json(result: Result) -> dict:
         doc["symbolic"] = {"gradients": s.gradients, "in_terms_of_inputs": s.in_terms_of_inputs,
                            "notes": s.notes}
     return doc
+
+
+def _anomalies_json(a) -> dict:
+    def origin(x):
+        return {"node": x.node, "op": x.op, "text": x.text, "result": json_number(x.result),
+                "operands": [{"as": text, "value": json_number(v)} for text, v in x.operands],
+                **({"into": x.into} if x.into is not None else {})}
+    return {"inputs": [n for n, _ in a.nonfinite_inputs],
+            "forward": [origin(x) for x in a.forward], "passed_on_forward": a.passed_on_forward,
+            "backward": [origin(x) for x in a.backward], "passed_on_backward": a.passed_on_backward,
+            "more": a.more}
 
 
 def _check_json(c, edges) -> dict:
@@ -267,7 +278,7 @@ def summary(result: Result):
             edges = f", local partials {_counts(m.edges.values())}" if m.edges else ""
             text.append(f"\n  {m.name}: gradients {_counts(m.nodes.values())}{edges} "
                         f"(rtol {m.rtol:g}, atol {m.atol:g}); {m.how}", style="dim")
-    notes = list(result.kinks) + list(result.anomalies)
+    notes = list(result.kinks) + [f"non-finite: {line}" for line in result.anomalies.lines()]
     if c is not None:
         notes += [n for n in c.notes if "kinks checked with the same conventions" not in n]
     if result.symbolic is not None:

@@ -59,7 +59,14 @@ def test_json_is_strict_with_nonfinite_numbers():
     doc = strict_json(out.stdout)
     assert doc["values"]["u"] == "Infinity" and doc["values"]["n"] == "-Infinity"
     assert doc["values"]["z"] == "NaN" and doc["gradients"]["x"] == "NaN"
-    assert doc["nonfinite"] == ["u is the first node with a non-finite value: 1.0 / 0.0 gives inf"]
+    origins = doc["nonfinite"]["forward"]
+    assert [o["text"] for o in origins] == ["u: 1.0 / x at x=0.0 gives inf",
+                                            "n: -1.0 / x at x=0.0 gives -inf",
+                                            "z: log(-1.0) gives nan"]
+    assert [o["into"] for o in doc["nonfinite"]["backward"]] == ["x", "x"]
+    assert origins[0]["operands"] == [{"as": "1.0", "value": 1.0}, {"as": "x", "value": 0.0}]
+    assert origins[0]["result"] == "Infinity"
+    assert doc["nonfinite"]["passed_on_forward"] == ["a"]
 
 
 def test_json_keeps_full_precision():

@@ -119,9 +119,36 @@ def test_constant_statements_and_copies():
     assert values(r)["a"] == 6.0 and grads(r) == {"x": 3.0, "k": 2.0, "u": 3.0, "a": 1.0}
 
 
-def test_nonfinite_origin_is_named():
-    r = run("u = x - 1; v = log(u); a = v*2", x=1)
-    assert r.anomalies == ["v is the first node with a non-finite value: log(0.0) gives -inf"]
+def test_nonfinite_origins_in_both_passes_are_told_apart_from_carriers():
+    r = run("u = x - 1; v = log(u); a = v*2 + w", x=1, w=2)
+    assert r.anomalies.lines() == [
+        "forward: v: log(u) at u=0.0 gives -inf",
+        "forward: passed on by a",
+        "backward: v: the backward rule of log(u) at u=0.0 makes the gradient of u inf",
+        "backward: passed on to x",
+    ]
+    (origin,) = r.anomalies.backward
+    assert (origin.node, origin.op, origin.into, origin.result) == ("v", "log", "u", math.inf)
+
+
+def test_a_gradient_origin_without_a_forward_one():
+    r = run("u = sqrt(x); a = u*3", x=0)
+    assert r.anomalies.forward == [] and r.anomalies.passed_on_forward == []
+    assert r.anomalies.lines() == [
+        "backward: u: the backward rule of sqrt(x) at x=0.0 makes the gradient of x inf"]
+
+
+def test_zero_times_inf_in_the_backward_pass_is_an_origin():
+    r = run("h = 1/x; a = h - h + y", x=0, y=1)  # da/dh = 0, and 0 * (1/0) is nan
+    assert "backward: h: the backward rule of 1.0 / x at x=0.0 makes the gradient of x nan" \
+        in r.anomalies.lines()
+
+
+def test_nonfinite_input_is_reported_as_such():
+    r = run("a = x*y", x=math.nan, y=1)
+    assert r.anomalies.lines() == ["input x is nan", "forward: passed on by a",
+                                   "backward: passed on to y"]
+    assert run("a = x*y", x=1, y=2).anomalies.lines() == []
 
 
 def test_nonfinite_constants_keep_their_derivative_structure_in_the_check():
