@@ -114,7 +114,7 @@ def _add(report: AnomalyReport, found: list, anomaly: Anomaly) -> None:
 def _constant_slots(tape) -> set[int]:
     """Literals and sub-expressions of literals only: their gradients mean nothing."""
     constant = set(tape.constants)
-    for op, out, a, b in tape.instructions:
+    for _, out, a, b in tape.instructions:
         if out >= len(tape.node_slot) and (a < 0 or a in constant) and (b < 0 or b in constant):
             constant.add(out)
     return constant

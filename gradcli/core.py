@@ -5,9 +5,9 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from .errors import InputError, Source, SourceError
 from .anomalies import AnomalyReport
 from .check import CheckReport, run_checks
+from .errors import InputError, Source, SourceError
 from .evaluate import Edge, Tape, evaluate
 from .graph import Graph, build_graph, select_output
 from .lexer import normalize

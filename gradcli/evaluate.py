@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import ieee
 from .anomalies import AnomalyReport
 from .anomalies import find as find_anomalies
 from .graph import Graph
