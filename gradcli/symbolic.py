@@ -114,15 +114,24 @@ def build(rpn: list, symbol) -> sp.Expr:
 
 
 def _apply(op, args):
-    if args and all(a.is_Number for a in args):
+    if args and all(_is_constant(a) for a in args):
         # Fold constants in float64, as the evaluator does: sympy never computes an exact
-        # 10**10**10, and 0/0 or log(-1) become an opaque nan rather than sympy's nan or I*pi.
+        # 10**10**10, and 0/0 or log(-pi) become an opaque nan rather than sympy's nan or a
+        # complex number. Only small exact arithmetic stays exact (so 0.1*x shows as x/10).
         folded = op.forward(*(float(a) for a in args))
-        if op.name not in ("+", "-", "*", "/", "neg") or not ieee.is_finite(folded):
+        exact = all(a.is_Number for a in args) and op.name in ("+", "-", "*", "/", "neg")
+        if not exact or not ieee.is_finite(folded):
             return sympy_number(folded)
-    result = op.sympy(S, *args)
+    try:
+        result = op.sympy(S, *args)
+    except Exception as error:  # noqa: BLE001 - sympy refuses in many ways; none may escape
+        raise Skip(f"sympy failed on {op.name} ({type(error).__name__})") from None
     _guard_digits(result)
     return result
+
+
+def _is_constant(expr) -> bool:
+    return expr.is_Number or (not expr.free_symbols and expr.is_real is True)
 
 
 def _guard_digits(expr) -> None:
