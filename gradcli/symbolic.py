@@ -30,6 +30,7 @@ MAX_STATEMENT_DEPTH = 60
 MAX_CLOSED_FORM = 400  # tree nodes in a closed form before we stop substituting
 MAX_CLOSED_FORM_NODES = 60  # graphs larger than this get no fully substituted comparison
 MAX_DIGITS = 2000  # exact numbers larger than this are too costly
+MAX_EXACT_EXPONENT = 64  # larger integer exponents become Floats (see _apply)
 CHECK_SECONDS = 10.0  # for the check, and again for --symbolic
 MAX_SYMBOLIC_STATEMENTS = 2000  # --symbolic shows closed forms for graphs up to this size
 
@@ -122,6 +123,10 @@ def _apply(op, args):
         exact = all(a.is_Number for a in args) and op.name in ("+", "-", "*", "/", "neg")
         if not exact or not ieee.is_finite(folded):
             return sympy_number(folded)
+    if op.name == "**" and args[1].is_Rational and abs(args[1]) > MAX_EXACT_EXPONENT:
+        # (3*x)**1000000000 would make sympy compute 3**1000000000 exactly, in C, where no
+        # time budget can interrupt it; a Float exponent is evaluated by mpmath instead.
+        args = [args[0], sp.Float(float(args[1]))]
     try:
         result = op.sympy(S, *args)
     except Exception as error:  # noqa: BLE001 - sympy refuses in many ways; none may escape
@@ -138,6 +143,10 @@ def _guard_digits(expr) -> None:
     for atom in expr.atoms(sp.Rational):
         if max(abs(atom.p), atom.q).bit_length() > MAX_DIGITS * 3.33:
             raise Skip("exact numbers too large")
+
+
+def _big_powers(expr) -> bool:
+    return any(p.exp.is_Integer and abs(p.exp) > MAX_EXACT_EXPONENT for p in expr.atoms(sp.Pow))
 
 
 def tree_size(expr, limit: int) -> int:
@@ -529,6 +538,8 @@ def _in_terms_of_inputs(expr, graph, closed):
         return expr, False
     if not names:
         return expr, True
+    if any(_big_powers(closed[s.name]) for s in names) or _big_powers(expr):
+        return expr, False  # substituting could make sympy expand a huge exact power
     size = tree_size(expr, MAX_CLOSED_FORM) + sum(
         tree_size(closed[s.name], MAX_CLOSED_FORM) for s in names)
     if size > MAX_CLOSED_FORM * 2:
