@@ -189,6 +189,9 @@ _FUNCTIONS = {
     sp.Max: _fold(ieee.maximum), sp.Min: _fold(ieee.minimum), relu: lambda x: OPS["relu"].forward(x),
     sp.Add: lambda *xs: math.fsum(xs) if all(map(ieee.is_finite, xs)) else sum(xs),
     sp.Mul: _product, sp.Pow: ieee.pow,
+    # d|f|/dx for an f sympy cannot prove real (w**w) is written with re, im and conjugate;
+    # every value here is a real float.
+    sp.re: lambda x: x, sp.im: lambda x: 0.0, sp.conjugate: lambda x: x,
 }
 
 
