@@ -433,7 +433,8 @@ def _closed_form_comparison(result, report) -> str:
         report.notes.append("the fully substituted closed form was too costly; not compared")
         return ""
     except (Skip, RecursionError, ValueError, TypeError, ArithmeticError) as reason:
-        report.notes.append(f"the fully substituted closed form was not compared ({reason or type(reason).__name__})")
+        why = str(reason) or type(reason).__name__
+        report.notes.append(f"the fully substituted closed form was not compared ({why})")
         return ""
 
 
