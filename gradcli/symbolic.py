@@ -193,6 +193,7 @@ _FUNCTIONS = {
     # every value here is a real float.
     sp.re: lambda x: x, sp.im: lambda x: 0.0, sp.conjugate: lambda x: x,
     sp.arg: lambda x: 0.0 if x >= 0.0 else (math.pi if x < 0.0 else math.nan),
+    sp.atan2: math.atan2,
 }
 
 
