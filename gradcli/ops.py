@@ -169,13 +169,15 @@ _TABLE = [
        lambda S, x: S.log(1 + S.exp(x)), 5,
        derivative=lambda x, o: (1.0 if x > ieee.SOFTPLUS_THRESHOLD else ieee.sigmoid(x),),
        domain=(_ANY,), doc="log(1+e^x); x itself above x = 20, as PyTorch (off by < 2e-9)"),
+    # Unevaluated: sympy would flatten max(max(x, y), x) to Max(x, y), whose tie splits 1/2
+    # where PyTorch's nested maxima split 3/4 and 1/4.
     Op("max", 2, ieee.maximum,
        lambda g, a, b, o: (tie_split(g, a, b, True), tie_split(g, b, a, True)),
-       lambda S, a, b: S.Max(a, b), 5, derivative=_max_partials, kink=_TIE,
+       lambda S, a, b: S.Max(a, b, evaluate=False), 5, derivative=_max_partials, kink=_TIE,
        domain=(_ANY, _ANY), doc="larger of two; nan if either is nan"),
     Op("min", 2, ieee.minimum,
        lambda g, a, b, o: (tie_split(g, a, b, False), tie_split(g, b, a, False)),
-       lambda S, a, b: S.Min(a, b), 5, derivative=_min_partials, kink=_TIE,
+       lambda S, a, b: S.Min(a, b, evaluate=False), 5, derivative=_min_partials, kink=_TIE,
        domain=(_ANY, _ANY), doc="smaller of two; nan if either is nan"),
     Op("pi", 0, lambda: 3.141592653589793, lambda g, o: (), lambda S: S.pi, 6,
        doc="the constant π"),

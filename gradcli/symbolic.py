@@ -176,6 +176,14 @@ def _fold(fn):
     return reduce_all
 
 
+def _sum(xs) -> float:
+    """Correctly rounded where it can be; fsum raises where finite terms overflow, sum gives inf."""
+    try:
+        return math.fsum(xs)
+    except (OverflowError, ValueError):
+        return sum(xs)
+
+
 def _product(*xs):
     acc = 1.0
     for x in xs:
@@ -187,7 +195,7 @@ _FUNCTIONS = {
     sp.exp: ieee.exp, sp.log: ieee.log, sp.sin: ieee.sin, sp.cos: ieee.cos,
     sp.tanh: math.tanh, sp.Abs: abs, sp.sign: ieee.sign, sp.Heaviside: _heaviside,
     sp.Max: _fold(ieee.maximum), sp.Min: _fold(ieee.minimum), relu: lambda x: OPS["relu"].forward(x),
-    sp.Add: lambda *xs: math.fsum(xs) if all(map(ieee.is_finite, xs)) else sum(xs),
+    sp.Add: lambda *xs: _sum(xs),
     sp.Mul: _product, sp.Pow: ieee.pow,
     # d|f|/dx for an f sympy cannot prove real (w**w) is written with re, im and conjugate;
     # every value here is a real float.
@@ -498,9 +506,7 @@ def closed_forms(result) -> SymbolicForms:
                 if expr is None:
                     forms.gradients[name], forms.in_terms_of_inputs[name] = None, False
                     continue
-                expr, full = _in_terms_of_inputs(expr, graph, closed)
-                forms.gradients[name] = sp.sstr(expr.replace(relu, lambda a: sp.Max(0, a)))
-                forms.in_terms_of_inputs[name] = full
+                forms.gradients[name], forms.in_terms_of_inputs[name] = _shown(expr, graph, closed)
     except _Timeout:
         forms.notes.append(f"closed forms stopped after the {CHECK_SECONDS:g} s budget")
         for name in graph.nodes:
@@ -538,6 +544,19 @@ def _symbolic_adjoints(graph, output, forms) -> dict:
             total = term if m not in adj else adj[m] + term
             adj[m] = total if tree_size(total, MAX_CLOSED_FORM) <= MAX_CLOSED_FORM else None
     return adj
+
+
+def _shown(expr, graph, closed) -> tuple[str | None, bool]:
+    """sympy's string for a gradient, in the inputs where that stays real and small."""
+    for attempt in (True, False):
+        try:
+            shown, full = _in_terms_of_inputs(expr, graph, closed) if attempt else (expr, False)
+            if shown.has(sp.I, sp.zoo):
+                continue  # e.g. sqrt(u) with u = -1: complex, where the float value is nan
+            return sp.sstr(shown.replace(relu, lambda a: sp.Max(0, a))), full
+        except Exception:  # noqa: BLE001 - sympy refuses in many ways; none may escape
+            continue
+    return None, False
 
 
 def _in_terms_of_inputs(expr, graph, closed):
