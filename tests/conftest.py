@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from gradcli.core import differentiate, load
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 SEED = "u = x*w; v = u + b; a = relu(v)"
+
+# Hypothesis profiles: 'ci' (the default) is a fixed, derandomized set of examples sized so the
+# property tests run in ~20 s on two cores (well under 90 s); HYPOTHESIS_PROFILE=long is a random
+# campaign of thousands of examples per test. Tests that set max_examples themselves keep it.
+_SLOW_OK = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
+settings.register_profile("ci", max_examples=500, derandomize=True, deadline=None,
+                          suppress_health_check=_SLOW_OK, print_blob=True)
+settings.register_profile("long", max_examples=4000, deadline=None,
+                          suppress_health_check=_SLOW_OK, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def run(text: str, check: bool = False, symbolic: bool = False, output: str | None = None, **values):
