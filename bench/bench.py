@@ -123,12 +123,12 @@ def child(path: str, check: bool, collector: bool) -> dict:
     result, t["differentiate"] = timed(core.differentiate, graph, values, None, False)
     record = {"nodes": len(graph.inputs) + len(graph.statements), "seconds": t,
               "wall": wall, "rss_parse_mb": rss_parse, "inputs": graph.inputs,
-              "nonfinite": result.anomalies[:1]}
+              "nonfinite": result.anomalies.lines()[:1]}
     if check:
         from gradcli import symbolic  # imports sympy; not timed
         report, t["check"] = timed(symbolic.check, result)
         budget = [n for n in report.notes if "time budget" in n]
-        record["check_ok"] = report.ok
+        record["check_ok"] = not report.mismatches
         record["unchecked"] = int(re.search(r"(\d+) statement", budget[0]).group(1)) if budget else 0
     record["peak_rss_mb"] = peak_mb()
     return record
