@@ -21,10 +21,11 @@ Examples:
   gradcli eval graph.txt --x 3 --w 2 --b 1 --format json | jq .gradients
   gradcli eval graph.txt --x=-3 --w 2 --b 1 --symbolic
   echo 'a = relu(x*w + b)' | gradcli eval - --x 3 --w 2 --b 1
+  gradcli eval graph.txt --x 3 --w 2 --b 1 --check all
   gradcli eval graph.txt --set format=1 --output u
 
 \b
-Exit status: 0 ok, 1 the sympy check found a mismatch (results are still printed),
+Exit status: 0 ok, 1 a check found a mismatch (results are still printed),
 2 bad usage or bad input, 3 an internal error (a bug: please report it).
 """
 
