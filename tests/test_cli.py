@@ -217,3 +217,13 @@ def test_all_rows_of_a_big_graph_are_plain_aligned_text():
     assert lines[2].split() == ["node", "kind", "expression", "value", "∂n1999/∂node", "check"]
     assert lines[3].split() == ["x", "input", "1", "2"]  # d n1999/d x = 1 + 0.5 + 0.25 + ...
     assert sum(line.split()[0][1:].isdigit() for line in lines if line.startswith("n")) == 2000
+
+
+def test_no_color_is_honoured_on_a_colour_terminal():
+    import re
+    colour = re.compile(r"\x1b\[[0-9;]*3[0-7]m")  # a foreground colour, not bold or dim
+    forced = invoke("eval", SEED_FILE, "--x", "3", "--w", "2", "--b", "1", env={"FORCE_COLOR": "1"})
+    assert colour.search(forced.stdout)
+    plain = invoke("eval", SEED_FILE, "--x", "3", "--w", "2", "--b", "1",
+                   env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
+    assert not colour.search(plain.stdout) and "✓" in plain.stdout
