@@ -176,6 +176,18 @@ def _fold(fn):
     return reduce_all
 
 
+def _safe(fn):
+    """math's function with IEEE results: overflow is ±inf, a domain error is nan."""
+    def call(x: float) -> float:
+        try:
+            return fn(x)
+        except OverflowError:
+            return math.copysign(math.inf, x) if fn is math.sinh else math.inf
+        except ValueError:
+            return math.nan
+    return call
+
+
 def _sum(xs) -> float:
     """Correctly rounded where it can be; fsum raises where finite terms overflow, sum gives inf."""
     try:
@@ -202,6 +214,9 @@ _FUNCTIONS = {
     sp.re: lambda x: x, sp.im: lambda x: 0.0, sp.conjugate: lambda x: x,
     sp.arg: lambda x: 0.0 if x >= 0.0 else (math.pi if x < 0.0 else math.nan),
     sp.atan2: math.atan2,
+    # ...and re/im of sin(z) bring in sinh and cosh, of log(z) atan, and so on.
+    sp.sinh: _safe(math.sinh), sp.cosh: _safe(math.cosh), sp.tan: _safe(math.tan),
+    sp.atan: _safe(math.atan), sp.asin: _safe(math.asin), sp.acos: _safe(math.acos),
 }
 
 

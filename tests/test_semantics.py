@@ -185,3 +185,11 @@ def test_symbolic_never_computes_a_huge_exact_power():
     assert r.check.ok and r.symbolic.gradients["x"].endswith("*x**999999999.0")
     r = run("u = (3*x)**64; v = u**63; w = v**63; a = w**63", check=True, symbolic=True, x=0.5)
     assert r.symbolic.gradients["x"] is not None
+
+
+def test_check_evaluates_sympys_complex_aware_derivatives_of_abs():
+    # d|f|/dx for an f sympy cannot prove real comes with re, im, atan2, sinh, cosh...
+    for text, x in [("a = abs(sin(log(x + 0.21)))", 0.0), ("a = abs(x**y)", 0.7),
+                    ("a = abs(sqrt(x))", 0.7)]:
+        r = run(text, check=True, x=x, **({"y": 1.3} if "y" in text else {}))
+        assert r.check.ok and {v.status for v in r.check.nodes.values()} == {"ok"}, text
