@@ -79,8 +79,13 @@ def eval_command(ctx: click.Context, graph: str, set_values, output, output_form
     except GradcliError as error:
         click.echo(error.render(), err=True)
         ctx.exit(error.exit_code)
-    except (KeyboardInterrupt, BrokenPipeError):
-        _quiet_exit()
+    except KeyboardInterrupt:
+        _quiet_exit(130)
+    except BrokenPipeError:
+        _quiet_exit(141)  # the reader went away (`| head`): as a shell reports SIGPIPE
+    except (OSError, UnicodeEncodeError) as error:
+        click.echo(f"error: cannot write the output: {error}", err=True)
+        ctx.exit(ExitCode.BAD_INPUT)
     except Exception as error:
         if os.environ.get("GRADCLI_DEBUG"):
             raise
@@ -101,7 +106,12 @@ def check_methods(chosen: tuple[str, ...]) -> tuple[str, ...]:
 def read_graph(path: str) -> tuple[str, str]:
     """The graph's display name and text; every way reading can fail is an InputError."""
     if path == "-":
-        name, data = "<stdin>", sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        if sys.stdin is None:
+            raise InputError("<stdin>: cannot read: standard input is closed")
+        try:
+            name, data = "<stdin>", sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        except OSError as e:
+            raise InputError(f"<stdin>: cannot read: {e.strerror or e}") from None
     else:
         name = path
         try:
@@ -116,6 +126,8 @@ def read_graph(path: str) -> tuple[str, str]:
 
 
 def write(result, output_format: str, rows: int | None) -> None:
+    if sys.stdout is None:
+        raise OSError("standard output is closed")
     from . import render
     if output_format == "json":
         sys.stdout.write(render.dumps(result, indent=2 if sys.stdout.isatty() else None) + "\n")
@@ -123,15 +135,21 @@ def write(result, output_format: str, rows: int | None) -> None:
         return
     from rich.console import Console
     console = Console(highlight=False, soft_wrap=False)
+    console.on_broken_pipe = _raise_broken_pipe  # rich would exit 1, the mismatch status
     for renderable in render.tables(result, rows, console.width):
         if isinstance(renderable, str):
             console.file.write(renderable + "\n")  # long plain tables skip rich's layout
         else:
             console.print(renderable)
+    sys.stdout.flush()  # a closed or full stdout fails here, inside the error handling
 
 
-def _quiet_exit() -> None:
+def _raise_broken_pipe() -> None:
+    raise BrokenPipeError()
+
+
+def _quiet_exit(status: int) -> None:
     try:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
     finally:
-        raise SystemExit(130)
+        raise SystemExit(status)

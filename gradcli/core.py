@@ -45,6 +45,11 @@ def load(name: str, text: str) -> Graph:
     return build_graph(Source(name, normalize(text)))
 
 
+# Inputs with these names clash with an option of `gradcli eval`: they take --set NAME=VALUE.
+OPTION_NAMES = {"set", "output", "format", "rows", "all", "symbolic", "check", "no_check", "help",
+                "h", "version"}
+
+
 def bind_inputs(graph: Graph, values: dict[str, float]) -> list[float]:
     """Input values in graph order; every input needs one and nothing else may have one."""
     for name in values:
@@ -59,7 +64,7 @@ def bind_inputs(graph: Graph, values: dict[str, float]) -> list[float]:
         raise InputError(f"'{name}' is not an input of {graph.source.name}{hint}")
     missing = [n for n in graph.inputs if n not in values]
     if missing:
-        flags = " ".join(f"--{n} VALUE" for n in missing)
+        flags = " ".join(f"--set {n}=VALUE" if n in OPTION_NAMES else f"--{n} VALUE" for n in missing)
         plural = "s for inputs" if len(missing) > 1 else " for input"
         raise InputError(f"missing value{plural} "
                          f"{', '.join(missing)}\n  = hint: add {flags}")
@@ -110,8 +115,10 @@ def decode(name: str, data: bytes, limit: int) -> str:
                          "gradcli reads graph files up to that size")
     if b"\x00" in data:
         at = data.index(b"\x00")
-        raise InputError(f"{name}: looks binary (a NUL byte at offset {at}); "
-                         "a graph file is UTF-8 text")
+        prefix = data[:at].decode("utf-8", errors="replace")
+        shown = Source(name, normalize(prefix + "\ufffd" + data[at + 1:].decode("utf-8", errors="replace")))
+        raise SourceError(shown, len(normalize(prefix)), f"looks binary: a NUL byte (offset {at}); "
+                          "a graph file is UTF-8 text")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -240,7 +240,7 @@ def _align(rows: list[tuple], right: set[int]) -> list[str]:
                       for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows]
 
 
-def _symbolic_table(result: Result, shown: set[str]):
+def _symbolic_table(result: Result, rows: set[str]):
     from rich.table import Table
     from rich.text import Text
     s = result.symbolic
@@ -248,7 +248,7 @@ def _symbolic_table(result: Result, shown: set[str]):
     table.add_column("node", no_wrap=True, style="bold")
     table.add_column(f"∂{result.output}/∂node", overflow="fold")
     for name, form in s.gradients.items():
-        if name not in shown:
+        if name not in rows:
             continue
         shown = Text(form) if form is not None else Text("(too large)", style="dim")
         if form is not None and not s.in_terms_of_inputs.get(name, True):

@@ -280,8 +280,8 @@ def _agree(a: float, b: float) -> bool:
 
 # --- a time budget that works on sympy's Python code ------------------------------------
 
-class _Timeout(Exception):
-    pass
+class _Timeout(BaseException):
+    """A BaseException, so no `except Exception` around sympy can swallow the budget."""
 
 
 @contextlib.contextmanager

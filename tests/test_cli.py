@@ -227,3 +227,25 @@ def test_no_color_is_honoured_on_a_colour_terminal():
     plain = invoke("eval", SEED_FILE, "--x", "3", "--w", "2", "--b", "1",
                    env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
     assert not colour.search(plain.stdout) and "✓" in plain.stdout
+
+
+def test_output_failures_are_messages_not_internal_errors(gradcli_exe, tmp_path):
+    args = [gradcli_exe, "eval", SEED_FILE, "--x", "3", "--w", "2", "--b", "1"]
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(args, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: cannot write the output")
+    piped = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    piped.stdout.close()  # the reader goes away, as with `| true`
+    assert piped.wait(timeout=60) in (0, 141) and b"Traceback" not in piped.stderr.read()
+
+
+def test_an_input_named_like_an_option_is_pointed_at_set():
+    out = invoke("eval", "-", "--no-check", stdin="a = rows*2")
+    assert out.stderr == "error: missing value for input rows\n  = hint: add --set rows=VALUE\n"
+
+
+def test_symbolic_table_shows_every_row():
+    out = invoke("eval", SEED_FILE, "--x", "1", "--w", "2", "--b", "3", "--symbolic",
+                 env={"COLUMNS": "120"})
+    forms = out.stdout.split("closed forms")[1]
+    assert all(f"│ {n}" in forms for n in "xwbuva")

@@ -224,7 +224,10 @@ FILE_ERRORS = [
           "  = hint: write statements like `u = x*w; v = u + b; a = relu(v)`"),
     (b"# only a comment\n\n", "error: {f}: the graph is empty (no statements)\n"
                               "  = hint: write statements like `u = x*w; v = u + b; a = relu(v)`"),
-    (b"a = x\x00", "error: {f}: looks binary (a NUL byte at offset 5); a graph file is UTF-8 text"),
+    (b"a = x\x00", """\
+{f}:1:6: error: looks binary: a NUL byte (offset 5); a graph file is UTF-8 text
+1 | a = x\ufffd
+  |      ^"""),
     (b"a = x\nb = \xff", """\
 {f}:2:5: error: not UTF-8 text: byte 0xff cannot start or continue a character
 2 | b = \ufffd
