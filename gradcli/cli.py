@@ -40,13 +40,55 @@ def main() -> None:
     """
 
 
-@main.command("eval", epilog=EPILOG,
-              context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                                "allow_interspersed_args": True})
-@click.argument("graph", metavar="GRAPH")
-@click.option("--set", "set_values", multiple=True, metavar="NAME=VALUE",
-              help="Give an input a value (for names that clash with an option).")
-@click.option("--output", metavar="NAME", help="Node to differentiate (default: the last assigned).")
+# Commands that take a graph and its input values share these: the GRAPH argument,
+# --NAME VALUE pairs (click's "forwarding unknown options" recipe), --set and --output.
+GRAPH_COMMAND = {"ignore_unknown_options": True, "allow_extra_args": True,
+                 "allow_interspersed_args": True}
+
+
+def graph_command(function):
+    function = click.option("--output", metavar="NAME",
+                            help="Node to differentiate (default: the last assigned).")(function)
+    function = click.option("--set", "set_values", multiple=True, metavar="NAME=VALUE",
+                            help="Give an input a value (for names that clash with an option).")(function)
+    return click.argument("graph", metavar="GRAPH")(function)
+
+
+def run_graph_command(ctx: click.Context, graph: str, set_values, output, checks, symbolic: bool,
+                      write_result) -> None:
+    """Read GRAPH, bind the values, differentiate, hand the Result to `write_result`, and map
+    every failure to its exit status. Each command is this plus its own writer."""
+    # The pipeline makes millions of small acyclic objects; the cycle collector would only
+    # rescan them (a third of the run time on a 10**5-statement graph).
+    gc.disable()
+    try:
+        values = parse_values(split_value_tokens(list(ctx.args)) + split_set_option(set_values))
+        name, text = read_graph(graph)
+        from .core import differentiate, load
+        result = differentiate(load(name, text), values, output=output, check=checks,
+                               symbolic=symbolic)
+        write_result(result)
+    except GradcliError as error:
+        click.echo(error.render(), err=True)
+        ctx.exit(error.exit_code)
+    except KeyboardInterrupt:
+        _quiet_exit(130)
+    except BrokenPipeError:
+        _quiet_exit(141)  # the reader went away (`| head`): as a shell reports SIGPIPE
+    except (OSError, UnicodeEncodeError) as error:
+        click.echo(f"error: cannot write the output: {error}", err=True)
+        ctx.exit(ExitCode.BAD_INPUT)
+    except Exception as error:
+        if os.environ.get("GRADCLI_DEBUG"):
+            raise
+        click.echo(f"gradcli: internal error: {type(error).__name__}: {error} "
+                   "(set GRADCLI_DEBUG=1 for the traceback; please report it)", err=True)
+        ctx.exit(3)
+    ctx.exit(ExitCode.OK if result.ok else ExitCode.CHECK_MISMATCH)
+
+
+@main.command("eval", epilog=EPILOG, context_settings=GRAPH_COMMAND)
+@graph_command
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="Rich tables for people, JSON for scripts.")
 @click.option("--rows", type=click.IntRange(min=1), default=None, metavar="N",
@@ -66,33 +108,9 @@ def eval_command(ctx: click.Context, graph: str, set_values, output, output_form
     Give each input a value with --NAME VALUE or --NAME=VALUE (negative values work:
     --x -3), or with --set NAME=VALUE.
     """
-    # The pipeline makes millions of small acyclic objects; the cycle collector would only
-    # rescan them (a third of the run time on a 10**5-statement graph).
-    gc.disable()
-    try:
-        values = parse_values(split_value_tokens(list(ctx.args)) + split_set_option(set_values))
-        name, text = read_graph(graph)
-        from .core import differentiate, load
-        result = differentiate(load(name, text), values, output=output,
-                               check=() if no_check else check_methods(checks), symbolic=symbolic)
-        write(result, output_format, None if all_rows else rows or DEFAULT_ROWS)
-    except GradcliError as error:
-        click.echo(error.render(), err=True)
-        ctx.exit(error.exit_code)
-    except KeyboardInterrupt:
-        _quiet_exit(130)
-    except BrokenPipeError:
-        _quiet_exit(141)  # the reader went away (`| head`): as a shell reports SIGPIPE
-    except (OSError, UnicodeEncodeError) as error:
-        click.echo(f"error: cannot write the output: {error}", err=True)
-        ctx.exit(ExitCode.BAD_INPUT)
-    except Exception as error:
-        if os.environ.get("GRADCLI_DEBUG"):
-            raise
-        click.echo(f"gradcli: internal error: {type(error).__name__}: {error} "
-                   "(set GRADCLI_DEBUG=1 for the traceback; please report it)", err=True)
-        ctx.exit(3)
-    ctx.exit(ExitCode.OK if result.ok else ExitCode.CHECK_MISMATCH)
+    run_graph_command(ctx, graph, set_values, output, () if no_check else check_methods(checks),
+                      symbolic, lambda result: write(result, output_format,
+                                                     None if all_rows else rows or DEFAULT_ROWS))
 
 
 def check_methods(chosen: tuple[str, ...]) -> tuple[str, ...]:
