@@ -57,3 +57,83 @@ def _flatten(rope) -> str:
         else:
             todo.extend(reversed(piece))
     return "".join(out)
+
+
+# --- LaTeX ----------------------------------------------------------------------------------
+# Names are shown exactly as written (no sympy-style x1 -> x_{1} guessing), so a reader can
+# find them in the graph file: one letter is itself, longer names are upright words.
+
+_LATEX_SPECIAL = {"_": r"\_", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "{": r"\{",
+                  "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "\\": r"\textbackslash{}"}
+_LATEX_FUNCTIONS = {"exp": r"\exp", "log": r"\log", "sin": r"\sin", "cos": r"\cos",
+                    "tanh": r"\tanh", "max": r"\max", "min": r"\min"}
+_LATEX_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 10, "neg": 3, "**": 4}
+
+
+def latex_text(text: str) -> str:
+    """Plain text made safe inside LaTeX (text mode)."""
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in text)
+
+
+def latex_name(name: str) -> str:
+    """A graph name in math mode: `x`, `\\mathrm{d\\_a}`."""
+    return name if len(name) == 1 else r"\mathrm{" + latex_text(name) + "}"
+
+
+def latex_number(text: str) -> str:
+    """A number as written (`1e-3`, `2.5`) in math mode."""
+    mantissa, e, exponent = text.lower().partition("e")
+    if not e:
+        return mantissa
+    exponent = str(int(exponent))
+    return exponent and (rf"10^{{{exponent}}}" if mantissa in ("1", "1.0") else
+                         rf"{mantissa} \cdot 10^{{{exponent}}}")
+
+
+def format_rpn_latex(rpn: list) -> str:
+    """RPN -> LaTeX math: \\frac for division, \\cdot for products, \\operatorname for relu."""
+    stack: list = []
+    for item in rpn:
+        kind, payload = item[0], item[1]
+        if kind == "num":
+            stack.append((latex_number(item[3]), _ATOM))
+        elif kind == "name":
+            stack.append((latex_name(payload), _ATOM))
+        else:
+            stack.append(_apply_latex(payload, stack))
+    return _flatten(stack[-1][0])
+
+
+def _latex_function(name: str) -> str:
+    return _LATEX_FUNCTIONS.get(name, r"\operatorname{" + name + "}")
+
+
+def _apply_latex(op, stack):
+    if op.arity == 0:
+        return r"\pi", _ATOM
+    if op.name == "neg":
+        text, prec = stack.pop()
+        return ("-", _wrap_latex(text, prec <= 3)), 3
+    if op.name == "sqrt":
+        return (r"\sqrt{", stack.pop()[0], "}"), _ATOM
+    if op.name == "abs":
+        return (r"\left|", stack.pop()[0], r"\right|"), _ATOM
+    if not op.infix:
+        args = [stack.pop()[0] for _ in range(op.arity)][::-1]
+        inner: tuple = args[0] if op.arity == 1 else (args[0], ", ", args[1])
+        return (_latex_function(op.name), r"\left(", inner, r"\right)"), _ATOM
+    (right, rprec), (left, lprec) = stack.pop(), stack.pop()
+    if op.name == "/":
+        return (r"\frac{", left, "}{", right, "}"), _ATOM
+    if op.name == "**":
+        return ("{", _wrap_latex(left, lprec <= 4), "}^{", right, "}"), 4
+    p = _LATEX_PRECEDENCE[op.name]
+    # a negated right operand is bracketed, as written by hand: x - (-y), x \cdot (-y)
+    left, right = _wrap_latex(left, lprec < p), _wrap_latex(right, rprec <= p or rprec == 3)
+    sep = {"+": " + ", "-": " - ", "*": r" \cdot "}[op.name]
+    return (left, sep, right), p
+
+
+def _wrap_latex(text, needed: bool):
+    return (r"\left(", text, r"\right)") if needed else text
