@@ -55,7 +55,7 @@ def graph_command(function):
 
 
 def run_graph_command(ctx: click.Context, graph: str, set_values, output, checks, symbolic: bool,
-                      write_result) -> None:
+                      write_result, trace: bool = False) -> None:
     """Read GRAPH, bind the values, differentiate, hand the Result to `write_result`, and map
     every failure to its exit status. Each command is this plus its own writer."""
     # The pipeline makes millions of small acyclic objects; the cycle collector would only
@@ -66,7 +66,7 @@ def run_graph_command(ctx: click.Context, graph: str, set_values, output, checks
         name, text = read_graph(graph)
         from .core import differentiate, load
         result = differentiate(load(name, text), values, output=output, check=checks,
-                               symbolic=symbolic)
+                               symbolic=symbolic, trace=trace)
         write_result(result)
     except GradcliError as error:
         click.echo(error.render(), err=True)
@@ -89,8 +89,10 @@ def run_graph_command(ctx: click.Context, graph: str, set_values, output, checks
 
 @main.command("eval", epilog=EPILOG, context_settings=GRAPH_COMMAND)
 @graph_command
-@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="Rich tables for people, JSON for scripts.")
+@click.option("--format", "output_format",
+              type=click.Choice(["table", "json", "markdown", "latex"]), default="table",
+              show_default=True, help="Rich tables for people, JSON for scripts, Markdown or "
+                                      "LaTeX tables to paste into a README, notes or slides.")
 @click.option("--rows", type=click.IntRange(min=1), default=None, metavar="N",
               help="Table rows to show (default 50: mismatches, output, inputs, largest gradients).")
 @click.option("--all", "all_rows", is_flag=True, help="Show every node and edge in the table.")
@@ -100,9 +102,12 @@ def run_graph_command(ctx: click.Context, graph: str, set_values, output, checks
               help="Check the gradients with sympy (default), forward mode, central finite "
                    "differences, or all three; repeatable.")
 @click.option("--no-check", is_flag=True, help="Skip every check (sympy is then not imported).")
+@click.option("--trace", is_flag=True,
+              help="Also show the backward pass step by step: which contributions were added "
+                   "into each node's gradient, and when it became final.")
 @click.pass_context
 def eval_command(ctx: click.Context, graph: str, set_values, output, output_format,
-                 rows, all_rows, symbolic, checks, no_check) -> None:
+                 rows, all_rows, symbolic, checks, no_check, trace) -> None:
     """Evaluate GRAPH (a file, or - for stdin) and differentiate its output w.r.t. every node.
 
     Give each input a value with --NAME VALUE or --NAME=VALUE (negative values work:
@@ -110,7 +115,8 @@ def eval_command(ctx: click.Context, graph: str, set_values, output, output_form
     """
     run_graph_command(ctx, graph, set_values, output, () if no_check else check_methods(checks),
                       symbolic, lambda result: write(result, output_format,
-                                                     None if all_rows else rows or DEFAULT_ROWS))
+                                                     None if all_rows else rows or DEFAULT_ROWS),
+                      trace=trace)
 
 
 def check_methods(chosen: tuple[str, ...]) -> tuple[str, ...]:
@@ -147,6 +153,11 @@ def write(result, output_format: str, rows: int | None) -> None:
     if sys.stdout is None:
         raise OSError("standard output is closed")
     from . import render
+    if output_format in ("markdown", "latex"):
+        from . import document
+        sys.stdout.write(getattr(document, output_format)(result, rows) + "\n")
+        sys.stdout.flush()
+        return
     if output_format == "json":
         sys.stdout.write(render.dumps(result, indent=2 if sys.stdout.isatty() else None) + "\n")
         sys.stdout.flush()

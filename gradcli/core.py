@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from .anomalies import AnomalyReport
 from .check import CheckReport, run_checks
 from .errors import InputError, Source, SourceError
-from .evaluate import Edge, Tape, evaluate
+from .evaluate import Edge, Tape, evaluate, trace_backward
 from .graph import Graph, build_graph, select_output
 from .lexer import normalize
 
@@ -35,6 +35,7 @@ class Result:
     slot_values: list[float]
     check: CheckReport | None = None
     symbolic: object | None = None  # symbolic.SymbolicForms
+    trace: list | None = None  # evaluate.TraceStep, in the order the backward pass ran
 
     @property
     def ok(self) -> bool:
@@ -72,13 +73,17 @@ def bind_inputs(graph: Graph, values: dict[str, float]) -> list[float]:
 
 
 def differentiate(graph: Graph, values: dict[str, float], output: str | None = None,
-                  check: bool | tuple[str, ...] = True, symbolic: bool = False) -> Result:
-    """check: True for the sympy check, False for none, or a tuple of check.METHODS."""
+                  check: bool | tuple[str, ...] = True, symbolic: bool = False,
+                  trace: bool = False) -> Result:
+    """check: True for the sympy check, False for none, or a tuple of check.METHODS;
+    trace: also record the backward pass step by step (Result.trace)."""
     out = select_output(graph, output)
     ev = evaluate(graph, bind_inputs(graph, values), out)
     result = Result(graph, out, {n: values[n] for n in graph.inputs},
                     _nodes(graph, out, ev.values, ev.grads), ev.edges, ev.kinks, ev.anomalies,
                     ev.tape, ev.slot_values)
+    if trace:
+        result.trace = trace_backward(ev.tape, graph, ev.slot_values, out, ev.edges)
     methods = ("sympy",) if check is True else (check or ())
     if methods:
         result.check = run_checks(result, tuple(methods))

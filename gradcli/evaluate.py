@@ -134,6 +134,90 @@ def backward(tape: Tape, vals: list[float], output_slot: int) -> list:
     return grads
 
 
+@dataclass(frozen=True, slots=True)
+class TraceStep:
+    """One event of the backward pass, as PyTorch's hooks would see it.
+
+    seed: the output's gradient is set to 1. add: a user's statement adds its contribution
+    into a node (`contribution`, making `total`). final: every user of `node` is done, so its
+    gradient will not change again (a register_hook on it fires now; retain_grad keeps it).
+    unreached: no path from the output; the backward pass never ran there (gradient 0).
+    """
+
+    event: str  # "seed" | "add" | "final" | "unreached"
+    node: str
+    total: float = 0.0  # the node's gradient after this step
+    user: str | None = None  # add: the statement that contributed
+    user_grad: float = 0.0  # add: grad(user)
+    local: float = 0.0  # add: ∂user/∂node, the edge's local partial
+    contribution: float = 0.0  # add: what was added (grad(user) · local, as the sweep computed it)
+
+
+def trace_backward(tape: Tape, graph: Graph, vals: list[float], output: str,
+                   edges: list[Edge]) -> list[TraceStep]:
+    """The reverse sweep again, statement by statement, recording what happens to each node.
+
+    It runs the same instructions in the same order as `backward`, on its own gradient store,
+    so every total it reports is bit for bit the gradient the engine reported.
+    """
+    names, n = graph.nodes, len(tape.node_slot)
+    grads: list = [None] * tape.slots
+    out = tape.node_slot[output]
+    grads[out] = 1.0
+    steps = [TraceStep("seed", output, 1.0), TraceStep("final", output, 1.0)]
+    finals = _finalised_by(tape, graph, out)
+    local = {(e.source, e.target): e.local for e in edges}
+    for index in range(len(graph.statements) - 1, -1, -1):
+        target = graph.statements[index].target
+        user_grad = grads[tape.node_slot[target]]
+        start = tape.statement_ends[index - 1] if index else 0
+        added = _sweep_recording(tape.instructions, vals, grads, start,
+                                 tape.statement_ends[index], n)
+        for slot in tape.from_names[index]:
+            if slot in added:
+                steps.append(TraceStep("add", names[slot], grads[slot], target, user_grad,
+                                       local[names[slot], target], added[slot]))
+        steps += [TraceStep("final", names[s], grads[s]) for s in finals.get(index, ())
+                  if grads[s] is not None]
+    steps += [TraceStep("unreached", names[s]) for s in range(n) if grads[s] is None]
+    return steps
+
+
+def _sweep_recording(instructions, vals, grads, start: int, end: int, nodes: int) -> dict:
+    """_sweep over instructions[start:end], also summing what went into node slots (< nodes)."""
+    added: dict[int, float] = {}
+    for i in range(end - 1, start - 1, -1):
+        op, out, a, b = instructions[i]
+        g = grads[out]
+        if g is None or a < 0:
+            continue
+        if b >= 0:  # b before a, exactly as _sweep adds them (x*x adds twice into one slot)
+            ga, gb = op.backward(g, vals[a], vals[b], vals[out])
+            pairs = ((b, gb), (a, ga))
+        else:
+            pairs = ((a, op.backward(g, vals[a], vals[out])[0]),)
+        for slot, c in pairs:
+            grads[slot] = c if grads[slot] is None else grads[slot] + c
+            if slot < nodes:
+                added[slot] = c if slot not in added else added[slot] + c
+    return added
+
+
+def _finalised_by(tape: Tape, graph: Graph, out: int) -> dict[int, list[int]]:
+    """statement index -> node slots whose last remaining user (in reverse order) it is."""
+    first_user: dict[int, int] = {}
+    for index in range(len(graph.statements) - 1, -1, -1):
+        for slot in tape.from_names[index]:
+            first_user[slot] = index
+    finals: dict[int, list[int]] = {}
+    for slot, index in first_user.items():
+        if slot != out:
+            finals.setdefault(index, []).append(slot)
+    for slots in finals.values():
+        slots.sort()
+    return finals
+
+
 def local_partials(tape: Tape, graph: Graph, vals: list[float]) -> list[Edge]:
     """Each statement's partials w.r.t. the names it mentions: its own sweep seeded with 1."""
     edges = []

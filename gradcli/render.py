@@ -30,11 +30,21 @@ def to_json(result: Result) -> dict:
         "nonfinite": _anomalies_json(result.anomalies),
         "check": None if result.check is None else _check_json(result.check, result.edges),
     }
+    if result.trace is not None:
+        doc["trace"] = [_step_json(step) for step in result.trace]
     if result.symbolic is not None:
         s = result.symbolic
         doc["symbolic"] = {"gradients": s.gradients, "in_terms_of_inputs": s.in_terms_of_inputs,
                            "notes": s.notes}
     return doc
+
+
+def _step_json(step) -> dict:
+    if step.event == "add":
+        return {"event": "add", "node": step.node, "from": step.user,
+                "from_grad": json_number(step.user_grad), "local": json_number(step.local),
+                "added": json_number(step.contribution), "grad": json_number(step.total)}
+    return {"event": step.event, "node": step.node, "grad": json_number(step.total)}
 
 
 def _anomalies_json(a) -> dict:
@@ -161,7 +171,8 @@ def tables(result: Result, rows: int | None = DEFAULT_ROWS, width: int = 80) -> 
     shown_nodes, shown_edges = select_rows(result, rows)
     if len(shown_nodes) > PLAIN_ROWS or len(shown_edges) > PLAIN_ROWS or \
             not _fits(result, shown_nodes, width):
-        return [plain_rows(result, shown_nodes, shown_edges), summary(result)]
+        return [plain_rows(result, shown_nodes, shown_edges), *_trace(result, rows, width),
+                summary(result)]
     nodes = Table(title=escape(_title(result)), title_justify="left", expand=False)
     nodes.add_column("node", no_wrap=True, style="bold")
     nodes.add_column("kind", no_wrap=True)
@@ -193,6 +204,7 @@ def tables(result: Result, rows: int | None = DEFAULT_ROWS, width: int = 80) -> 
         renderables.append(_symbolic_table(result, {n.name for n in shown_nodes}))
     if len(shown_nodes) < len(result.nodes) or len(shown_edges) < len(result.edges):
         renderables.append(Text(_left_out(result, shown_nodes, shown_edges), style="dim"))
+    renderables += _trace(result, rows, width)
     renderables.append(summary(result))
     return renderables
 
@@ -297,3 +309,73 @@ def _counts(verdicts) -> str:
         if n:
             parts.append(f"{n} {status}")
     return ", ".join(parts)
+
+
+# --- the backward pass, step by step (--trace) ----------------------------------------------
+
+def trace_rows(result: Result) -> list[tuple[str, str, str, str]]:
+    """(step, node, what happens, ∂out/∂node so far) for each step of the backward pass."""
+    out = result.output
+    rows = []
+    for i, step in enumerate(result.trace, 1):
+        d = f"∂{out}/∂{step.node}"
+        if step.event == "seed":
+            what = f"{d} = 1: the pass starts at the output"
+        elif step.event == "add":
+            what = (f"{d} += ∂{out}/∂{step.user} · ∂{step.user}/∂{step.node} = "
+                    f"{fmt(step.user_grad)} · {fmt(step.local)} = {fmt(step.contribution)}")
+        elif step.event == "final":
+            what = f"{d} = {fmt(step.total)} is final: a hook on {step.node} fires now"
+        else:
+            what = f"{d} = 0: no path from {out}, the pass never gets here"
+        rows.append((str(i), step.node, what, fmt(step.total)))
+    return rows
+
+
+def trace_window(rows: list, limit: int | None, gap) -> tuple[list, int]:
+    """The first and last steps, with `gap` between, when there are more than `limit`; and
+    how many were cut."""
+    if limit is None or len(rows) <= limit:
+        return rows, 0
+    head = limit - limit // 2
+    return rows[:head] + [gap] + rows[len(rows) - limit // 2:], len(rows) - limit
+
+
+TRACE_GAP = ("…", "", "…", "")
+
+
+def trace_title(result: Result) -> str:
+    return f"the backward pass, step by step: one sweep from {result.output} serves every node"
+
+
+def trace_footer(result: Result, cut: int) -> str:
+    finals = sum(step.event == "final" for step in result.trace)
+    text = (f"{len(result.trace):,} steps; {finals:,} gradients became final, each once all the "
+            "nodes that use it were done (register_hook fires then; retain_grad keeps the value)")
+    return text + (f"; {cut:,} steps not shown (--rows N or --all)" if cut else "")
+
+
+def _trace(result: Result, rows: int | None, width: int) -> list:
+    return [] if result.trace is None else [trace_table(result, rows, width)]
+
+
+def trace_table(result: Result, rows: int | None, width: int = 80):
+    """A rich Table of the trace, or plain aligned text when long or narrow."""
+    from rich.markup import escape
+    from rich.table import Table
+    from rich.text import Text
+    shown, cut = trace_window(trace_rows(result), rows, TRACE_GAP)
+    widest = max((len(r[2]) for r in shown), default=0)
+    if len(shown) > PLAIN_ROWS or widest + 30 > width:
+        header = ("#", "node", "what happens", f"∂{result.output}/∂node")
+        lines = [trace_title(result), ""] + _align([header] + shown, right={0, 3})
+        return "\n".join(lines + [trace_footer(result, cut)])
+    table = Table(title=escape(trace_title(result)), title_justify="left",
+                  caption=escape(trace_footer(result, cut)), caption_justify="left")
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("node", no_wrap=True, style="bold")
+    table.add_column("what happens", no_wrap=True)
+    table.add_column(f"∂{escape(result.output)}/∂node", justify="right", no_wrap=True)
+    for number, node, what, total in shown:
+        table.add_row(number, Text(node), Text(what), total)
+    return table

@@ -18,10 +18,12 @@ from fractions import Fraction
 from types import SimpleNamespace
 
 import sympy as sp
+from sympy.printing.latex import LatexPrinter
 
 from . import ieee
 from .check import MethodReport, Verdict, agree
 from .ops import OPS
+from .printer import latex_name
 
 RTOL = 1e-6  # agreement: |a - b| <= ATOL + RTOL * max(|a|, |b|)
 ATOL = 1e-9
@@ -501,6 +503,7 @@ class SymbolicForms:
     gradients: dict[str, str | None]  # node -> sympy string (None: too large)
     in_terms_of_inputs: dict[str, bool]
     notes: list[str] = field(default_factory=list)
+    latex: dict[str, str | None] = field(default_factory=dict)  # the same forms in LaTeX
 
 
 def closed_forms(result) -> SymbolicForms:
@@ -508,6 +511,7 @@ def closed_forms(result) -> SymbolicForms:
     forms = SymbolicForms({}, {})
     if len(graph.statements) > MAX_SYMBOLIC_STATEMENTS:
         forms.gradients = {name: None for name in graph.nodes}
+        forms.latex = dict(forms.gradients)
         forms.in_terms_of_inputs = {name: False for name in graph.nodes}
         forms.notes.append(f"closed forms are shown for graphs of up to {MAX_SYMBOLIC_STATEMENTS} "
                            f"statements; this one has {len(graph.statements)}")
@@ -520,12 +524,15 @@ def closed_forms(result) -> SymbolicForms:
                 expr = grads.get(name, sp.Integer(0))
                 if expr is None:
                     forms.gradients[name], forms.in_terms_of_inputs[name] = None, False
+                    forms.latex[name] = None
                     continue
-                forms.gradients[name], forms.in_terms_of_inputs[name] = _shown(expr, graph, closed)
+                forms.gradients[name], forms.latex[name], forms.in_terms_of_inputs[name] = \
+                    _shown(expr, graph, closed)
     except _Timeout:
         forms.notes.append(f"closed forms stopped after the {CHECK_SECONDS:g} s budget")
         for name in graph.nodes:
             forms.gradients.setdefault(name, None)
+            forms.latex.setdefault(name, None)
             forms.in_terms_of_inputs.setdefault(name, False)
     partial = [n for n in graph.nodes if forms.gradients[n] and not forms.in_terms_of_inputs[n]]
     if partial:
@@ -561,17 +568,33 @@ def _symbolic_adjoints(graph, output, forms) -> dict:
     return adj
 
 
-def _shown(expr, graph, closed) -> tuple[str | None, bool]:
-    """sympy's string for a gradient, in the inputs where that stays real and small."""
+def _shown(expr, graph, closed) -> tuple[str | None, str | None, bool]:
+    """sympy's string and LaTeX for a gradient, in the inputs where that stays real and small."""
     for attempt in (True, False):
         try:
             shown, full = _in_terms_of_inputs(expr, graph, closed) if attempt else (expr, False)
             if shown.has(sp.I, sp.zoo):
                 continue  # e.g. sqrt(u) with u = -1: complex, where the float value is nan
-            return sp.sstr(shown.replace(relu, lambda a: sp.Max(0, a))), full
+            shown = shown.replace(relu, lambda a: sp.Max(0, a))
+            return sp.sstr(shown), to_latex(shown), full
         except Exception:  # noqa: BLE001 - sympy refuses in many ways; none may escape
             continue
-    return None, False
+    return None, None, False
+
+
+class _LatexPrinter(LatexPrinter):
+    """sympy's LaTeX with gradcli's names as written and H for relu's step (H(0) = 0)."""
+
+    def _print_Symbol(self, expr, style="plain"):
+        return {INF: r"\infty", NAN: r"\mathrm{NaN}"}.get(expr) or latex_name(expr.name)
+
+    def _print_Heaviside(self, expr, exp=None):
+        text = rf"H\left({self._print(expr.args[0])}\right)"
+        return rf"{text}^{{{exp}}}" if exp else text
+
+
+def to_latex(expr) -> str:
+    return _LatexPrinter().doprint(expr)
 
 
 def _in_terms_of_inputs(expr, graph, closed):
