@@ -34,18 +34,50 @@ class MethodReport:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
-    def judge(self, mine: float, expected: float, what: str, atol: float | None = None) -> Verdict:
-        """Compare gradcli's value with this method's; record a mismatch or a note."""
+    def judge(self, mine: float, expected: float, what: str, atol: float | None = None,
+              nonfinite_path: bool = False) -> Verdict:
+        """Compare gradcli's value with this method's; record a mismatch or a note.
+
+        nonfinite_path: the value passed through a nan or an infinity. PyTorch's conventions
+        there (max(nan, nan) sends g to both sides, relu passes nan's g) are not mathematics
+        that another method can confirm, so a disagreement is unverified, not a mismatch."""
         atol = self.atol if atol is None else atol
         if agree(mine, expected, self.rtol, atol):
             both = ieee.is_finite(mine) and ieee.is_finite(expected)
             return Verdict("ok", expected, abs(mine - expected) if both else 0.0)
-        if not (ieee.is_finite(mine) and ieee.is_finite(expected)):
+        if not (ieee.is_finite(mine) and ieee.is_finite(expected)) or nonfinite_path:
+            why = "it passes through a nan or inf" if nonfinite_path else "non-finite values"
             self.notes.append(f"{what}: gradcli gives {mine!r}, {self.name} gives {expected!r}; "
-                              "non-finite values are not compared")
+                              f"not compared ({why})")
             return Verdict("unverified", expected)
         self.mismatches.append(f"{what}: gradcli gives {mine!r}, {self.name} gives {expected!r}")
         return Verdict("mismatch", expected, abs(mine - expected))
+
+
+def nonfinite_paths(result) -> tuple[set[str], set[tuple[str, str]]]:
+    """Nodes whose gradient, and edges whose local partial, involve a nan or an infinity:
+    a statement with a non-finite operand, constant, intermediate or result taints its edges,
+    and every node upstream of a tainted statement (its gradient flows through it)."""
+    cached = getattr(result, "_nonfinite_paths", None)
+    if cached is not None:
+        return cached
+    tape, vals = result.tape, result.slot_values
+    nodes: set[str] = set()
+    edges: set[tuple[str, str]] = set()
+    names = list(tape.node_slot)
+    for index in range(len(result.graph.statements) - 1, -1, -1):
+        start = tape.statement_ends[index - 1] if index else 0
+        target = result.graph.statements[index].target
+        touched = any(not ieee.is_finite(vals[slot]) for op, out, a, b in
+                      tape.instructions[start:tape.statement_ends[index]]
+                      for slot in (out, a, b) if slot >= 0)
+        if touched or target in nodes:
+            mentioned = [names[slot] for slot in tape.from_names[index]]
+            nodes.update(mentioned)
+            if touched:
+                edges.update((m, target) for m in mentioned)
+    result._nonfinite_paths = nodes, edges
+    return nodes, edges
 
 
 def agree(a: float, b: float, rtol: float, atol: float) -> bool:

@@ -21,7 +21,7 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
 from . import ieee
-from .check import MethodReport, Verdict, agree
+from .check import MethodReport, Verdict, agree, nonfinite_paths
 from .ops import OPS
 from .printer import latex_name
 
@@ -363,11 +363,13 @@ def check(result) -> MethodReport:
     shapes = _Shapes()
     acc: dict[str, float] = {result.output: 1.0}  # the check's own chain rule
     unverifiable: set[str] = set()
+    tainted_nodes, tainted_edges = nonfinite_paths(result)
     done = 0
     try:
         with time_budget(CHECK_SECONDS):
             for s in reversed(graph.statements):
-                _check_statement(s, shapes, values, local, acc, unverifiable, report)
+                _check_statement(s, shapes, values, local, acc, unverifiable, report,
+                                 tainted_edges)
                 done += 1
     except _Timeout:
         skipped = len(graph.statements) - done
@@ -393,7 +395,7 @@ def _mentions(statement) -> list[str]:
     return list(seen)
 
 
-def _check_statement(s, shapes, values, local, acc, unverifiable, report):
+def _check_statement(s, shapes, values, local, acc, unverifiable, report, tainted_edges):
     mentions = _mentions(s)
     g = acc.get(s.target)
     try:
@@ -412,8 +414,9 @@ def _check_statement(s, shapes, values, local, acc, unverifiable, report):
         if not _agree(mine, expected) and ieee.is_finite(mine) and not ieee.is_finite(expected):
             expr = shapes.cache[_shape_key(s.rpn)[0]][1][order.index(name)]
             expected = precise_value(expr, dict(zip(shapes.slots, env)))
-        report.edges[(name, s.target)] = report.judge(mine, expected,
-                                                      f"local partial d{s.target}/d{name}")
+        report.edges[(name, s.target)] = report.judge(
+            mine, expected, f"local partial d{s.target}/d{name}",
+            nonfinite_path=(name, s.target) in tainted_edges)
         if s.target in unverifiable:
             unverifiable.add(name)
         if g is not None:
@@ -422,13 +425,15 @@ def _check_statement(s, shapes, values, local, acc, unverifiable, report):
 
 
 def _compare_gradients(result, grads, acc, unverifiable, report):
+    tainted = nonfinite_paths(result)[0]
     for node in result.nodes:
         if node.name in unverifiable:
             report.nodes[node.name] = Verdict("skipped")
             continue
         expected = acc.get(node.name, 0.0)
         report.nodes[node.name] = report.judge(grads[node.name], expected,
-                                               f"d{result.output}/d{node.name}")
+                                               f"d{result.output}/d{node.name}",
+                                               nonfinite_path=node.name in tainted)
 
 
 def _closed_form_comparison(result, report) -> str:
@@ -449,7 +454,8 @@ def _closed_form_comparison(result, report) -> str:
                 mine = result.nodes[graph.inputs.index(name)].grad
                 if not _agree(mine, expected) and not ieee.is_finite(expected):
                     expected = precise_value(d, values)
-                verdict = report.judge(mine, expected, f"closed form d{result.output}/d{name}")
+                verdict = report.judge(mine, expected, f"closed form d{result.output}/d{name}",
+                                       nonfinite_path=name in nonfinite_paths(result)[0])
                 if verdict.status == "mismatch":
                     report.nodes[name] = verdict
                 compared.append(name)

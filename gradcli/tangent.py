@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import time
 
-from .check import MethodReport
+from .check import MethodReport, nonfinite_paths
 
 RTOL = 1e-9  # both modes are exact up to rounding: a rule slip is far larger than this
 ATOL = 1e-12
@@ -52,6 +52,7 @@ def check(result) -> MethodReport:
     checked = names if len(names) <= MAX_NODES else list(result.graph.inputs)
     grads = {n.name: n.grad for n in result.nodes}
     deadline = time.perf_counter() + SECONDS
+    tainted = nonfinite_paths(result)[0]
     for name in checked:
         if time.perf_counter() > deadline:
             report.notes.append(f"time budget of {SECONDS:g} s used up; the remaining nodes "
@@ -59,7 +60,8 @@ def check(result) -> MethodReport:
             break
         tangent = jvp(tape, vals, {tape.node_slot[name]: 1.0})[out_slot]
         report.nodes[name] = report.judge(grads[name], 0.0 if tangent is None else tangent,
-                                          f"d{result.output}/d{name}")
+                                          f"d{result.output}/d{name}",
+                                          nonfinite_path=name in tainted)
     for name in names:
         report.nodes.setdefault(name, _skipped())
     how = "one tangent pass per node" if len(checked) == len(names) else \
@@ -86,5 +88,6 @@ def _random_direction(result, report: MethodReport, out_slot: int) -> str:
     grads = {n.name: n.grad for n in result.nodes}
     dot = sum(grads[n] * v[n] for n in inputs)
     verdict = report.judge(dot, along, "<grad, v> against the JVP along a random v",
-                           atol=ATOL * len(inputs))
+                           atol=ATOL * len(inputs),
+                           nonfinite_path=any(n in nonfinite_paths(result)[0] for n in inputs))
     return f"random direction: <grad, v> = {dot!r}, JVP = {along!r} ({verdict.status})"

@@ -193,3 +193,31 @@ def test_check_evaluates_sympys_complex_aware_derivatives_of_abs():
                     ("a = abs(sqrt(x))", 0.7)]:
         r = run(text, check=True, x=x, **({"y": 1.3} if "y" in text else {}))
         assert r.check.ok and {v.status for v in r.check.nodes.values()} == {"ok"}, text
+
+
+@pytest.mark.parametrize("text, x, method", [
+    ("a = max(x, x)", math.nan, "sympy"),  # PyTorch: g/2 + g/2 at the nan tie; sympy: 1
+    ("a = max(0/0 - x, 0/0)", 1, "sympy"),  # PyTorch sends g to both sides of a nan
+    ("a = relu(x)", math.nan, "forward"),  # relu passes nan's gradient; the textbook rule: 0
+    ("a = relu(x)", math.nan, "all"),
+    ("a = sin(x)", 1e308, "fd"),  # a step of ~1e303 spans whole periods
+    ("a = sin(x)", 1e10, "fd"),
+])
+def test_conventions_at_nan_and_huge_steps_are_unverified_not_mismatches(text, x, method):
+    methods = ("sympy", "forward", "fd") if method == "all" else (method,)
+    r = run(text, check=methods, x=x)
+    assert r.check.ok, r.check.mismatches
+    assert r.check.nodes["x"].status == "unverified"
+    assert any("not compared" in note for note in r.check.notes)
+
+
+def test_a_wrong_rule_is_still_a_mismatch_away_from_nonfinite_values(monkeypatch):
+    import dataclasses
+
+    from gradcli import ops
+    wrong = dataclasses.replace(ops.OPS["relu"], backward=lambda g, x, o: (2.0 * g,))
+    monkeypatch.setitem(ops.FUNCTIONS, "relu", wrong)
+    r = run("a = relu(x)", check=("sympy", "forward"), x=1)
+    assert r.check.nodes["x"].status == "mismatch"
+    r = run("n = 0/0; a = relu(x) + n*0", check=("sympy", "forward"), x=1)
+    assert r.check.nodes["x"].status == "unverified"  # its path passes through nan*0
