@@ -119,6 +119,56 @@ def eval_command(ctx: click.Context, graph: str, set_values, output, output_form
                       trace=trace)
 
 
+EXPLAIN_EPILOG = """\b
+Examples:
+  gradcli explain graph.txt --x 3 --w 2 --b 1
+  gradcli explain graph.txt --x=-3 --w 2 --b 1 --wrt w
+  gradcli explain graph.txt --x 3 --w 2 --b 1 --format markdown >> NOTES.md
+  gradcli explain graph.txt --x 3 --w 2 --b 1 --format latex > chain.tex
+
+\b
+A node with more than 20 paths to the output, or a path of more than 12
+factors, is shown as the recurrence reverse mode computes instead:
+grad(u) = sum over the users v of u of grad(v) * dv/du.
+
+\b
+Exit status: 0 ok, 2 bad usage or bad input (an unknown --wrt name too),
+3 an internal error (a bug: please report it).
+"""
+
+
+@main.command("explain", epilog=EXPLAIN_EPILOG, context_settings=GRAPH_COMMAND)
+@graph_command
+@click.option("--wrt", multiple=True, metavar="NAME",
+              help="A node to explain; repeatable (default: every node but the output, "
+                   "the first 20).")
+@click.option("--format", "output_format",
+              type=click.Choice(["text", "json", "markdown", "latex"]), default="text",
+              show_default=True, help="Text for people, JSON for scripts, Markdown for GitHub, "
+                                      "LaTeX (a document for pdflatex) for notes or slides.")
+@click.pass_context
+def explain_command(ctx: click.Context, graph: str, set_values, output, wrt,
+                    output_format) -> None:
+    """Write out the chain rule for GRAPH: each node's paths to the output as products of
+    local partials, symbolic and with numbers, and why a gradient is 0.
+
+    Inputs take values as in `gradcli eval`. The numbers are eval's own: each local partial
+    is the engine's edge value and each total the engine's gradient.
+    """
+    run_graph_command(ctx, graph, set_values, output, (), False,
+                      lambda result: write_explanation(result, wrt, output_format))
+
+
+def write_explanation(result, wrt: tuple[str, ...], output_format: str) -> None:
+    if sys.stdout is None:
+        raise OSError("standard output is closed")
+    from .explain import explain
+    from .explain_render import render
+    indent = 2 if output_format == "json" and sys.stdout.isatty() else None
+    sys.stdout.write(render(explain(result, list(wrt)), output_format, indent))
+    sys.stdout.flush()  # a closed or full stdout fails here, inside the error handling
+
+
 def check_methods(chosen: tuple[str, ...]) -> tuple[str, ...]:
     if not chosen:
         return ("sympy",)
