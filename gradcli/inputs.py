@@ -11,7 +11,10 @@ _NUMBER = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|
                      re.IGNORECASE)
 
 
-def split_value_tokens(tokens: list[str]) -> list[tuple[str, str]]:
+# A pair is (name, value text, the option as the user wrote it, for messages).
+
+
+def split_value_tokens(tokens: list[str]) -> list[tuple[str, str, str]]:
     """Pair `--NAME VALUE` and `--NAME=VALUE` tokens; a value may start with '-'."""
     pairs = []
     i = 0
@@ -27,30 +30,35 @@ def split_value_tokens(tokens: list[str]) -> list[tuple[str, str]]:
                 raise InputError(f"--{name} needs a value, as in --{name} 3")
             value = tokens[i + 1]
             i += 1
-        pairs.append((name, value))
+        pairs.append((name, value, f"--{name}"))
         i += 1
     return pairs
 
 
-def split_set_option(items: tuple[str, ...]) -> list[tuple[str, str]]:
+def split_set_option(items: tuple[str, ...]) -> list[tuple[str, str, str]]:
     pairs = []
     for item in items:
         name, eq, value = item.partition("=")
         if not eq:
             raise InputError(f"--set {item}: expected NAME=VALUE, as in --set x=3")
-        pairs.append((name.strip(), value))
+        pairs.append((name.strip(), value, f"--set {item}"))
     return pairs
 
 
-def parse_values(pairs: list[tuple[str, str]]) -> dict[str, float]:
+def parse_values(pairs: list[tuple[str, ...]]) -> dict[str, float]:
+    """(name, value text[, option as written]) pairs -> {name: value}."""
     values: dict[str, float] = {}
-    for name, text in pairs:
+    given: dict[str, str] = {}
+    for name, text, *written in pairs:
+        option = written[0] if written else f"--{name}"
         if not _NAME.match(name):
-            raise InputError(f"--{name}: not a valid input name (letters, digits and _)")
+            raise InputError(f"{option}: not a valid input name (letters, digits and _)")
+        shown = option if option.startswith("--set") else f"{option} {text}"
         if name in values:
-            raise InputError(f"input '{name}' is given a value twice")
+            raise InputError(f"input '{name}' is given a value twice ({given[name]} and {shown})")
         if not _NUMBER.match(text.strip()):
-            raise InputError(f"--{name}: '{text}' is not a number "
+            raise InputError(f"{option}: '{text}' is not a number "
                              "(decimal, optionally with an exponent; inf and nan are allowed)")
         values[name] = float(text)
+        given[name] = shown
     return values

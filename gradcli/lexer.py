@@ -63,16 +63,32 @@ def tokenize(source: Source) -> Iterator[Token]:
         yield "eof", "", len(text)
 
 
+_NUMBER_RUN = re.compile(r"[A-Za-z0-9_.]*")
+
+
 def _bad_number(source: Source, start: int, end: int) -> SourceError:
-    tail = _NUMBER_TAIL.match(source.text, end).group()
-    number = source.text[start:end]
+    text = source.text
+    tail = text[end]
+    number = text[start:end]
+    whole = text[start:_NUMBER_RUN.match(text, start).end()]
     if tail in "eE" and "e" not in number.lower():
         return SourceError(source, start, f"malformed number '{number}{tail}': an exponent "
                            "needs digits", hint="write 1e3 or 1e-3", length=end - start + 1)
+    if tail == "_" and whole.replace("_", "").replace(".", "").isdigit():
+        return SourceError(source, start, f"digit separators are not supported: '{whole}'",
+                           hint=f"write {whole.replace('_', '')}", length=len(whole))
+    if number == "0" and tail in "xXbBoO":
+        return SourceError(source, start, f"hexadecimal, binary and octal literals are not "
+                           f"supported: '{whole}'", hint="write the number in decimal",
+                           length=len(whole))
+    if tail == "." or (tail in "eE" and "e" in number.lower()):
+        return SourceError(source, start, f"malformed number '{whole}'", length=len(whole),
+                           hint="a number is digits, an optional '.' and digits, and an optional "
+                                "exponent: 2, 2.5, .5, 1e-3")
     if tail.isalpha() or tail == "_":
         return SourceError(source, end, f"a number cannot be followed by '{tail}'",
                            hint=f"write {number}*{tail} for a product")
-    return SourceError(source, start, "malformed number", length=end - start + 1)
+    return SourceError(source, start, f"malformed number '{whole}'", length=len(whole))
 
 
 _MESSAGES = {
@@ -93,6 +109,10 @@ def _unexpected(source: Source, offset: int, text: str) -> SourceError:
     if text in ("==", "!=", "<=", ">=", "<", ">"):
         return SourceError(source, offset, f"comparisons ('{text}') are not part of the graph language",
                            length=len(text))
+    if text == "." and re.match(r"\.[eE][+-]?[0-9]", source.text[offset:offset + 4]):
+        whole = _NUMBER_RUN.match(source.text, offset).group()
+        return SourceError(source, offset, f"malformed number '{whole}': digits are needed "
+                           "before the exponent", hint="write 1e3 or 0.1e3", length=len(whole))
     if text in _MESSAGES:
         return SourceError(source, offset, _MESSAGES[text])
     code = f"U+{ord(text):04X}"

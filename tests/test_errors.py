@@ -157,6 +157,26 @@ SYNTAX = [
 1 | a = 1e
   |     ^^
   = hint: write 1e3 or 1e-3"""),
+    ("a = 1_000", """\
+{f}:1:5: error: digit separators are not supported: '1_000'
+1 | a = 1_000
+  |     ^^^^^
+  = hint: write 1000"""),
+    ("a = 0x10", """\
+{f}:1:5: error: hexadecimal, binary and octal literals are not supported: '0x10'
+1 | a = 0x10
+  |     ^^^^
+  = hint: write the number in decimal"""),
+    ("a = .e3", """\
+{f}:1:5: error: malformed number '.e3': digits are needed before the exponent
+1 | a = .e3
+  |     ^^^
+  = hint: write 1e3 or 0.1e3"""),
+    ("a = 1.2.3", """\
+{f}:1:5: error: malformed number '1.2.3'
+1 | a = 1.2.3
+  |     ^^^^^
+  = hint: a number is digits, an optional '.' and digits, and an optional exponent: 2, 2.5, .5, 1e-3"""),
     ("a = (x + 1\nb = a", """\
 {f}:2:1: error: expected an operator or ')', found 'b'
 2 | b = a
@@ -196,8 +216,9 @@ VALUE_ERRORS = [
     (["--x", "3", "--w", "2", "--bb", "1"], "error: 'bb' is not an input of {f}; did you mean 'b'?"),
     (["--x", "3", "--w", "2", "--b", "1", "--u", "1"],
      "error: 'u' is assigned in {f}, so it takes no value; inputs are: x, w, b"),
-    (["--x", "3", "--x", "4"], "error: input 'x' is given a value twice"),
-    (["--x", "3", "--set", "x=4"], "error: input 'x' is given a value twice"),
+    (["--x", "3", "--x", "4"], "error: input 'x' is given a value twice (--x 3 and --x 4)"),
+    (["--x", "3", "--set", "x=4"], "error: input 'x' is given a value twice (--x 3 and --set x=4)"),
+    (["--set", "1b=3"], "error: --set 1b=3: not a valid input name (letters, digits and _)"),
     (["--x", "abc"], "error: --x: 'abc' is not a number (decimal, optionally with an exponent; "
                      "inf and nan are allowed)"),
     (["--x"], "error: --x needs a value, as in --x 3"),
