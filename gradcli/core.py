@@ -46,9 +46,9 @@ def load(name: str, text: str) -> Graph:
     return build_graph(Source(name, normalize(text)))
 
 
-# Inputs with these names clash with an option of `gradcli eval`: they take --set NAME=VALUE.
+# Inputs with these names clash with an option of a gradcli command: they take --set NAME=VALUE.
 OPTION_NAMES = {"set", "output", "format", "rows", "all", "symbolic", "check", "no_check", "help",
-                "h", "version"}
+                "h", "version", "trace", "wrt", "show", "o"}
 
 
 def bind_inputs(graph: Graph, values: dict[str, float]) -> list[float]:

@@ -244,15 +244,16 @@ class _SparseGrads(dict):
 
 def kinks_hit(tape: Tape, graph: Graph, vals: list[float], grads: list) -> list[str]:
     """Kinks on the output's path (where the backward sweep actually ran)."""
-    notes = []
+    counts: dict[str, int] = {}  # one note per kind of kink and statement, with a count
     owner = tape.owners()
     for i, (op, out, a, b) in enumerate(tape.instructions):
         if op.kink is None or grads[out] is None:
             continue
         note = op.kink.note(op.name, (vals[a],) if b < 0 else (vals[a], vals[b]))
         if note:
-            notes.append(f"{note}, in {owner[i]}")
-    return notes
+            key = f"{note}, in {owner[i]}"
+            counts[key] = counts.get(key, 0) + 1
+    return [key if n == 1 else f"{key} ({n} times)" for key, n in counts.items()]
 
 
 def evaluate(graph: Graph, input_values: list[float], output: str) -> Evaluation:

@@ -80,7 +80,7 @@ def latex_text(text: str) -> str:
 
 def latex_name(name: str) -> str:
     """A graph name in math mode: `x`, `\\mathrm{d\\_a}`."""
-    return name if len(name) == 1 else r"\mathrm{" + latex_text(name) + "}"
+    return name if len(name) == 1 and name.isalpha() else r"\mathrm{" + latex_text(name) + "}"
 
 
 def latex_number(text: str) -> str:

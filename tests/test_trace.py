@@ -131,8 +131,10 @@ def test_long_trace_is_cut_in_the_middle_and_says_so():
     ("seed.tex", ["--format", "latex", "--symbolic", "--trace"]),
     ("seed-nocheck.md", ["--format", "markdown", "--no-check"]),
 ])
-def test_golden(name, args):
-    out = invoke("eval", *SEED_ARGS, *args, env={"COLUMNS": "100", "NO_COLOR": "1"})
+def test_golden(name, args, monkeypatch):
+    monkeypatch.chdir(SAMPLES.parent)  # the file name shown is as given: samples/seed.txt
+    out = invoke("eval", "samples/seed.txt", *SEED_ARGS[1:], *args,
+                 env={"COLUMNS": "100", "NO_COLOR": "1"})
     assert out.exit_code == 0, out.stderr
     text = _without_timings(out.stdout)
     golden = GOLDEN / name
