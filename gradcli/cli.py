@@ -169,6 +169,98 @@ def write_explanation(result, wrt: tuple[str, ...], output_format: str) -> None:
     sys.stdout.flush()  # a closed or full stdout fails here, inside the error handling
 
 
+GRAPH_EPILOG = """\b
+Examples:
+  gradcli graph graph.txt --x 3 --w 2 --b 1
+  gradcli graph graph.txt --x 3 --w 2 --b 1 -o graph.svg
+  gradcli graph graph.txt --x 3 --w 2 --b 1 --format mermaid > graph.mmd
+  gradcli graph graph.txt --x 3 --w 2 --b 1 --format dot | dot -Tpdf -o graph.pdf
+  gradcli graph graph.txt --x 3 --w 2 --b 1 --show partials
+
+\b
+svg and png need Graphviz's `dot` program; dot, mermaid and text need nothing.
+Exit status: 0 ok, 2 bad usage, bad input or no Graphviz, 3 an internal error.
+"""
+
+
+@main.command("graph", epilog=GRAPH_EPILOG, context_settings=GRAPH_COMMAND)
+@graph_command
+@click.option("--format", "figure_format", type=click.Choice(["text", "dot", "mermaid", "svg", "png"]),
+              default=None, help="text (a tree in the terminal, the default), Graphviz dot, "
+                                 "Mermaid, or svg/png drawn by Graphviz. With -o FILE, the "
+                                 "default comes from FILE's extension.")
+@click.option("-o", "out_file", metavar="FILE",
+              help="Write the figure to FILE (- for standard output). Not --output, which "
+                   "names the node to differentiate.")
+@click.option("--show", type=click.Choice(["both", "values", "partials"]), default="both",
+              show_default=True, help="Values and gradients on the nodes, local partials on the "
+                                      "edges, or both.")
+@click.pass_context
+def graph_figure_command(ctx: click.Context, graph: str, set_values, output, figure_format,
+                         out_file, show) -> None:
+    """Draw GRAPH: inputs, intermediates and the output, each node's value and gradient, and
+    each edge's local partial.
+
+    Inputs take values as in `gradcli eval`; the check is not run (a picture needs no sympy).
+    """
+    run_graph_command(ctx, graph, set_values, output, (), False,
+                      lambda result: write_figure(result, figure_format, out_file, show))
+
+
+def write_figure(result, figure_format: str | None, out_file: str | None, show: str) -> None:
+    from . import draw
+    to_stdout = out_file in (None, "-")
+    chosen = figure_format or ("text" if to_stdout else draw.format_for_path(out_file))
+    if chosen == "text":
+        _write_text_figure(draw.to_text(result, show), None if to_stdout else out_file)
+        return
+    if chosen == "png" and to_stdout and sys.stdout is not None and sys.stdout.isatty():
+        raise InputError("--format png is binary and standard output is a terminal\n"
+                         "  = hint: write it to a file with -o graph.png, or pipe it to a program")
+    if chosen in ("svg", "png"):
+        data = draw.image(result, chosen, show)
+    else:
+        data = (draw.to_dot if chosen == "dot" else draw.to_mermaid)(result, show).encode("utf-8")
+    _write_bytes(data, None if to_stdout else out_file)
+
+
+def _write_text_figure(figure, path: str | None) -> None:
+    from rich.console import Console
+    if path is None:
+        if sys.stdout is None:
+            raise OSError("standard output is closed")
+        console = Console(highlight=False, soft_wrap=False)
+        console.on_broken_pipe = _raise_broken_pipe
+    else:  # a file gets no colour and a fixed width, whatever the terminal
+        import io
+        console = Console(file=io.StringIO(), highlight=False, soft_wrap=False, width=120,
+                          color_system=None, force_terminal=False)
+    if isinstance(figure, str):
+        console.file.write(figure + "\n")  # a long listing skips rich's layout
+    else:
+        console.print(figure)
+    if path is None:
+        sys.stdout.flush()
+    else:
+        _write_bytes(console.file.getvalue().encode("utf-8"), path)
+
+
+def _write_bytes(data: bytes, path: str | None) -> None:
+    """To the file only once the figure is whole: a failure leaves no half-written file."""
+    if path is None:
+        if sys.stdout is None:
+            raise OSError("standard output is closed")
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        raise InputError(f"-o {path}: cannot write: {e.strerror or e}") from None
+
+
 def check_methods(chosen: tuple[str, ...]) -> tuple[str, ...]:
     if not chosen:
         return ("sympy",)
