@@ -74,7 +74,8 @@ def _summary_lines(result: Result) -> list[str]:
 
 
 # --- LaTeX --------------------------------------------------------------------------------------
-# A table environment to paste into a document; it needs \usepackage{amsmath} (\operatorname).
+# A whole document that pdflatex compiles as it is (article and amsmath, like `explain`'s);
+# the table environment in it is what to paste into a paper or slides.
 
 def latex_value(x: float) -> str:
     text = fmt(x)
@@ -91,7 +92,7 @@ def latex(result: Result, rows: int | None) -> str:
     check, out = result.check, result.output
     statements = {s.target: s for s in result.graph.statements}
     at = ", ".join(f"${latex_name(k)} = {latex_value(v)}$" for k, v in result.inputs.items())
-    lines = [rf"% gradcli: {latex_text(_title(result))} (needs \usepackage{{amsmath}})",
+    lines = [r"\documentclass{article}", r"\usepackage{amsmath}", r"\begin{document}",
              r"\begin{table}[ht]", r"\centering",
              rf"\caption{{{latex_text(result.graph.source.name)}: "
              rf"$\partial {latex_name(out)}/\partial\,\mathrm{{node}}$ at {at or 'no inputs'}}}",
@@ -119,7 +120,7 @@ def latex(result: Result, rows: int | None) -> str:
         lines += _latex_trace(result, rows)
     lines += [r"\par\smallskip", r"{\footnotesize"]
     lines += [latex_text(line.strip()) + r"\par" for line in _summary_lines(result)]
-    lines += ["}", r"\end{table}"]
+    lines += ["}", r"\end{table}", r"\end{document}"]
     return "\n".join(lines)
 
 

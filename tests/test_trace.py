@@ -189,8 +189,7 @@ def test_latex_compiles(tmp_path, sample, values):
     out = invoke("eval", str(SAMPLES / sample), *values, "--format", "latex", "--symbolic",
                  "--trace")
     tex = tmp_path / "t.tex"
-    tex.write_text("\\documentclass{article}\\usepackage{amsmath}\\begin{document}\n" +
-                   out.stdout + "\\end{document}\n")
+    tex.write_text(out.stdout)
     done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:]
