@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import difflib
 import keyword
-from dataclasses import dataclass
+import re
+from bisect import bisect_left
+from itertools import accumulate
+from typing import NamedTuple
 
 from .errors import Source, SourceError
 from .lexer import tokenize
@@ -26,8 +29,7 @@ BINARY = {"+": OPS["+"], "-": OPS["-"], "*": OPS["*"], "/": OPS["/"],
 # "name" (payload the name) or "op" (payload an Op; arity says how many items it consumes).
 
 
-@dataclass(frozen=True, slots=True)
-class Statement:
+class Statement(NamedTuple):  # a tuple: a million of them are made fast and kept small
     target: str
     offset: int  # where the target name stands
     rpn: list
@@ -45,6 +47,12 @@ def reserved_reason(name: str) -> str | None:
 
 
 def parse(source: Source) -> list[Statement]:
+    fast = parse_fast(source.text)
+    return fast if fast is not None else parse_carefully(source)
+
+
+def parse_carefully(source: Source) -> list[Statement]:
+    """Token by token, with a message for every way the text can be wrong."""
     tokens = _Tokens(source)
     statements = []
     while True:
@@ -274,3 +282,111 @@ class _ExpressionParser:
         if offset >= len(text):
             return "eof", ""
         return ("nl", "") if text[offset] == "\n" else (";", ";")
+
+
+# --- the fast path: statements by shape ---------------------------------------------------
+# A big generated graph repeats a few statement shapes (`x7 = sin(x6)*0.5 + x6*w`), so each
+# distinct shape (the statement with its names and numbers cut out) is parsed once by the
+# careful parser above, and every statement of that shape is then built from the template by
+# putting its own names, numbers and offsets in. A regular expression (C speed) cuts the
+# statement into text and atoms; Python only fills in the items. Anything a template cannot
+# vouch for (a statement over several lines, a name that is a function or a keyword, any
+# error) sends the whole text to the careful parser, which then gives the same statements or
+# the message.
+
+_CONSTANTS = "|".join(name for name, op in FUNCTIONS.items() if op.arity == 0)
+# A name not followed by '(' (calls stay part of the shape) and not a constant, or a number.
+_ATOMS = re.compile(rf"(\b(?!(?:{_CONSTANTS})\b)[A-Za-z_]\w*\b(?!\s*\()"
+                    r"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)", re.ASCII)
+_NUMBER_START = frozenset("0123456789.")
+_SPECIAL = frozenset(FUNCTIONS) | frozenset(keyword.kwlist)  # names the careful parser refuses
+MIN_REUSE = 4  # past 64 shapes, give up unless each shape serves 4 statements on average
+
+
+class _GiveUp(Exception):
+    """The fast path met something it leaves to the careful parser."""
+
+
+def parse_fast(text: str) -> list[Statement] | None:
+    """The statements of `text` exactly as `parse` gives them, or None: then `parse` must run
+    (it also gives every error message)."""
+    try:
+        return _parse_by_shape(text)
+    except _GiveUp:
+        return None
+
+
+def _parse_by_shape(text: str) -> list[Statement]:
+    statements: list[Statement] = []
+    templates: dict[tuple, tuple | None] = {}
+    names: dict[str, str] = {}
+    line_start = 0
+    for line in text.split("\n"):
+        base = line_start
+        line_start += len(line) + 1
+        code = line.partition("#")[0] if "#" in line else line
+        for segment in code.split(";") if ";" in code else (code,):
+            here = base
+            base += len(segment) + 1
+            if not segment.strip(" \t\f\v"):
+                continue  # the lexer's white space only: U+3000 and friends are errors
+            parts = _ATOMS.split(segment)
+            shape = tuple(parts[0::2])
+            template = templates.get(shape, False)
+            if template is False:
+                if len(templates) > 64 and len(templates) * MIN_REUSE > len(statements):
+                    raise _GiveUp  # hand-written text: every shape new, the careful parser is as fast
+                template = templates[shape] = _template(segment, parts)
+            if template is None:
+                raise _GiveUp
+            statements.append(_instantiate(template, parts[1::2], here, names))
+    return statements
+
+
+def _template(segment: str, parts: list[str]) -> tuple | None:
+    """How to build a statement of this shape from its atoms (names and numbers, in order):
+    each offset is a constant plus the lengths of the atoms before it. None: not this way."""
+    if segment.count("(") != segment.count(")"):
+        return None  # it may go on over the next line: the careful parser decides
+    try:
+        parsed = parse_carefully(Source("<shape>", segment))
+    except SourceError:
+        return None
+    starts = list(accumulate(map(len, parts[:-1])))[0::2]  # where each atom starts
+    lengths = list(accumulate(map(len, parts[1::2]), initial=0))  # of the first k atoms
+    if len(parsed) != 1 or parsed[0].offset != (starts[0] if starts else -1):
+        return None
+
+    def place(offset: int) -> tuple[int, int]:
+        """offset = const + (the lengths of the first k atoms), as (const, k)."""
+        k = bisect_left(starts, offset)
+        return offset - lengths[k], k
+
+    statement = parsed[0]
+    items = []
+    for kind, payload, offset, *_ in statement.rpn:
+        const, k = place(offset)
+        if kind != "op" and (k == len(starts) or starts[k] != offset):
+            return None  # an operand that is not an atom
+        items.append((payload if kind == "op" else None, const, k))
+    return tuple(items), place(statement.offset), place(statement.start), place(statement.end)
+
+
+def _instantiate(template: tuple, atoms: list[str], base: int, names: dict) -> Statement:
+    items, target_at, start, end = template
+    if not _SPECIAL.isdisjoint(atoms):
+        raise _GiveUp  # a function used as a name, a keyword: the careful parser explains
+    offsets = list(accumulate(map(len, atoms), initial=base))  # base + lengths of the first k
+    rpn = []
+    for op, const, k in items:
+        if op is not None:
+            rpn.append(("op", op, const + offsets[k]))
+            continue
+        atom = atoms[k]  # a name or a number: either is an operand in the same place
+        if atom[0] in _NUMBER_START:
+            rpn.append(("num", float(atom), const + offsets[k], atom))
+        else:
+            rpn.append(("name", names.setdefault(atom, atom), const + offsets[k]))
+    target = atoms[0]
+    return Statement(names.setdefault(target, target), target_at[0] + offsets[target_at[1]], rpn,
+                     start[0] + offsets[start[1]], end[0] + offsets[end[1]])

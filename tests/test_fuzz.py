@@ -35,7 +35,9 @@ from hypothesis import strategies as st
 
 from gradcli.cli import main
 from gradcli.core import load
-from gradcli.errors import GradcliError, SourceError
+from gradcli.errors import GradcliError, Source, SourceError
+from gradcli.lexer import normalize
+from gradcli.parser import parse_carefully, parse_fast
 
 TESTS = Path(__file__).resolve().parent
 SAMPLES = TESTS.parent / "samples"
@@ -175,7 +177,12 @@ def run_cli(data: bytes, *, check: bool = False, json_output: bool = True, symbo
 
 
 def assert_parser_contract(text: str) -> None:
-    """gradcli.core.load raises GradcliError or nothing; a located error renders with a caret."""
+    """gradcli.core.load raises GradcliError or nothing; a located error renders with a caret;
+    the fast parser either declines or gives exactly the careful parser's statements."""
+    source = Source("fuzz.txt", normalize(text))
+    fast = parse_fast(source.text)
+    if fast is not None:
+        assert fast == parse_carefully(source), text
     try:
         load("fuzz.txt", text)
     except GradcliError as error:

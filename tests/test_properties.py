@@ -336,3 +336,19 @@ def test_regression_fd_check_on_a_steep_output_does_not_cry_mismatch():
     result = run("a = sin(exp(x))", {"x": 9.0}, check=("fd",))
     assert node_map(result, "grad")["x"] == pytest.approx(-4931.712732293, rel=1e-9)
     assert result.check.ok, result.check.mismatches
+
+
+# --- (g) the fast parser --------------------------------------------------------------------------
+
+@given(st.one_of(graphs().map(lambda c: c.text), edge_graphs().map(lambda c: c.text),
+                 printed_graphs().map(lambda pair: pair[1])))
+def test_fast_parser_gives_the_careful_parsers_statements(text: str):
+    from gradcli.lexer import normalize
+    from gradcli.parser import parse_carefully, parse_fast
+    text = normalize(text)
+    careful = parse_carefully(Source("t.txt", text))
+    fast = parse_fast(text)
+    assert fast is None or fast == careful
+    many = text * 80  # enough repeats that every shape is reused: the fast path must not decline
+    if "\n" in text.rstrip("\n") or ";" in text:
+        assert parse_fast(many) == parse_carefully(Source("t.txt", many))
