@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .anomalies import AnomalyReport
 from .anomalies import find as find_anomalies
@@ -34,8 +35,7 @@ class Tape:
         return owner
 
 
-@dataclass(frozen=True, slots=True)
-class Edge:
+class Edge(NamedTuple):  # a tuple: made by the million, so made fast
     source: str  # the name mentioned
     target: str  # the node whose statement mentions it
     local: float  # d target / d source, summed over every mention
@@ -222,35 +222,63 @@ def local_partials(tape: Tape, graph: Graph, vals: list[float]) -> list[Edge]:
     """Each statement's partials w.r.t. the names it mentions: its own sweep seeded with 1."""
     edges = []
     names = graph.nodes
+    instructions = tape.instructions
     start = 0
-    for index, s in enumerate(graph.statements):
-        end = tape.statement_ends[index]
-        target = tape.node_slot[s.target]
-        grads = _SparseGrads({target: 1.0})
-        _sweep(tape.instructions[start:end], vals, grads)
+    for index, end in enumerate(tape.statement_ends):
+        target = graph.statements[index].target
+        if end - start == 1:  # one op on names and literals: its rule at g = 1, as _sweep
+            local = _one_instruction(instructions[start], vals)
+        else:
+            local = _statement_sweep(instructions, vals, start, end, tape.node_slot[target])
         for slot in tape.from_names[index]:
-            local = grads[slot]
-            edges.append(Edge(names[slot], s.target, 0.0 if local is None else local))
+            value = local.get(slot)
+            edges.append(Edge(names[slot], target, 0.0 if value is None else value))
         start = end
     return edges
 
 
-class _SparseGrads(dict):
-    """A gradient store for one statement's sweep: slots it never touched read as None."""
+def _one_instruction(instruction, vals) -> dict:
+    """What _sweep seeded with 1 leaves in the operands of a statement of one instruction."""
+    op, out, a, b = instruction
+    if b >= 0:
+        ga, gb = op.backward(1.0, vals[a], vals[b], vals[out])
+        return {b: gb, a: gb + ga} if a == b else {b: gb, a: ga}  # b first, as _sweep adds
+    if a >= 0:
+        return {a: op.backward(1.0, vals[a], vals[out])[0]}
+    return {}
 
-    def __missing__(self, key):
-        return None
+
+def _statement_sweep(instructions, vals, start: int, end: int, target: int) -> dict:
+    """_sweep over one statement's instructions seeded with 1 at its node, into a small dict
+    (slots it never reaches are absent): the same operations in the same order."""
+    grads = {target: 1.0}
+    get = grads.get
+    for i in range(end - 1, start - 1, -1):
+        op, out, a, b = instructions[i]
+        g = get(out)
+        if g is None or a < 0:
+            continue
+        if b >= 0:
+            ga, gb = op.backward(g, vals[a], vals[b], vals[out])
+            before = get(b)
+            grads[b] = gb if before is None else before + gb
+        else:
+            (ga,) = op.backward(g, vals[a], vals[out])
+        before = get(a)
+        grads[a] = ga if before is None else before + ga
+    return grads
 
 
 def kinks_hit(tape: Tape, graph: Graph, vals: list[float], grads: list) -> list[str]:
     """Kinks on the output's path (where the backward sweep actually ran)."""
     counts: dict[str, int] = {}  # one note per kind of kink and statement, with a count
-    owner = tape.owners()
+    owner = None
     for i, (op, out, a, b) in enumerate(tape.instructions):
         if op.kink is None or grads[out] is None:
             continue
         note = op.kink.note(op.name, (vals[a],) if b < 0 else (vals[a], vals[b]))
         if note:
+            owner = owner or tape.owners()
             key = f"{note}, in {owner[i]}"
             counts[key] = counts.get(key, 0) + 1
     return [key if n == 1 else f"{key} ({n} times)" for key, n in counts.items()]
