@@ -18,18 +18,24 @@ def json_number(x: float):
 
 
 def to_json(result: Result) -> dict:
-    doc = {
-        "output": result.output,
-        "inputs": {k: json_number(v) for k, v in result.inputs.items()},
-        "values": {n.name: json_number(n.value) for n in result.nodes},
-        "gradients": {n.name: json_number(n.grad) for n in result.nodes},
-        "expressions": {n.name: n.expression for n in result.nodes if n.expression},
-        "edges": [{"from": e.source, "to": e.target, "local": json_number(e.local)}
-                  for e in result.edges],
-        "kinks": result.kinks,
-        "nonfinite": _anomalies_json(result.anomalies),
-        "check": None if result.check is None else _check_json(result.check, result.edges),
-    }
+    nodes = result.nodes
+    return {**_head(result),
+            "values": {n.name: json_number(n.value) for n in nodes},
+            "gradients": {n.name: json_number(n.grad) for n in nodes},
+            "expressions": {n.name: n.expression for n in nodes if n.expression},
+            "edges": [{"from": e.source, "to": e.target, "local": json_number(e.local)}
+                      for e in result.edges],
+            **_tail(result)}
+
+
+def _head(result: Result) -> dict:
+    return {"output": result.output,
+            "inputs": {k: json_number(v) for k, v in result.inputs.items()}}
+
+
+def _tail(result: Result) -> dict:
+    doc = {"kinks": result.kinks, "nonfinite": _anomalies_json(result.anomalies),
+           "check": None if result.check is None else _check_json(result.check, result.edges)}
     if result.trace is not None:
         doc["trace"] = [_step_json(step) for step in result.trace]
     if result.symbolic is not None:
@@ -79,8 +85,39 @@ def _verdict_json(v) -> dict:
 
 
 def dumps(result: Result, indent: int | None = None) -> str:
-    # allow_nan=False: a non-finite number that escaped json_number fails loudly here.
-    return json.dumps(to_json(result), allow_nan=False, ensure_ascii=False, indent=indent)
+    """The JSON document: to_json(result), written. Compact output (for pipes and files, where
+    graphs get big) writes the per-node parts straight to text instead of building millions of
+    small dicts first; the test suite checks both give the same document."""
+    if indent is not None:
+        # allow_nan=False: a non-finite number that escaped json_number fails loudly here.
+        return json.dumps(to_json(result), allow_nan=False, ensure_ascii=False, indent=indent)
+    encode = _COMPACT.encode
+    names = [n.name for n in result.nodes]
+    parts = [f"{encode(key)}: {encode(value)}" for key, value in _head(result).items()]
+    parts.append('"values": ' + _number_map(names, [n.value for n in result.nodes]))
+    parts.append('"gradients": ' + _number_map(names, [n.grad for n in result.nodes]))
+    parts.append('"expressions": ' + encode({n.name: n.expression for n in result.nodes
+                                             if n.expression}))
+    parts.append('"edges": ' + _edges_text(result.edges, {n: encode(n) for n in names}))
+    parts += [f"{encode(key)}: {encode(value)}" for key, value in _tail(result).items()]
+    return "{" + ", ".join(parts) + "}"
+
+
+_COMPACT = json.JSONEncoder(allow_nan=False, ensure_ascii=False)
+
+
+def _number_map(names: list[str], numbers: list[float]) -> str:
+    if not all(map(math.isfinite, numbers)):
+        numbers = [json_number(x) for x in numbers]
+    return _COMPACT.encode(dict(zip(names, numbers)))
+
+
+def _edges_text(edges, quoted: dict[str, str]) -> str:
+    number = float.__repr__  # what json writes for a finite float
+    return "[" + ", ".join(
+        f'{{"from": {quoted[e.source]}, "to": {quoted[e.target]}, "local": '
+        f'{number(e.local) if math.isfinite(e.local) else _COMPACT.encode(json_number(e.local))}}}'
+        for e in edges) + "]"
 
 
 # --- tables -------------------------------------------------------------------------------
