@@ -56,38 +56,40 @@ def compile_tape(graph: Graph) -> Tape:
     node_slot = {name: i for i, name in enumerate(graph.nodes)}
     slots = len(node_slot)
     instructions: list = []
+    emit = instructions.append
     constants: dict[int, float] = {}
     ends: list[int] = []
     from_names: list[list[int]] = []
     for s in graph.statements:
         stack: list[int] = []
+        push, pop = stack.append, stack.pop
         mentioned: dict[int, None] = {}
-        last_op_at = -1
+        first = len(instructions)
         for item in s.rpn:
             kind = item[0]
             if kind == "name":
                 slot = node_slot[item[1]]
                 mentioned[slot] = None
-                stack.append(slot)
-            elif kind == "num":
+                push(slot)
+                continue
+            if kind == "num":
                 constants[slots] = item[1]
-                stack.append(slots)
-                slots += 1
             else:
                 op: Op = item[1]
-                b = stack.pop() if op.arity == 2 else -1
-                a = stack.pop() if op.arity >= 1 else -1
-                instructions.append((op, slots, a, b))
-                last_op_at = len(instructions) - 1
-                stack.append(slots)
-                slots += 1
-        result = stack.pop()
+                if op.arity == 2:
+                    b = pop()
+                    emit((op, slots, pop(), b))
+                else:
+                    emit((op, slots, pop() if op.arity else -1, -1))
+            push(slots)
+            slots += 1
+        result = pop()
         target = node_slot[s.target]
-        if last_op_at >= 0 and instructions[last_op_at][1] == result:
-            op, _, a, b = instructions[last_op_at]
-            instructions[last_op_at] = (op, target, a, b)  # the last op writes the node itself
+        if len(instructions) > first and instructions[-1][1] == result:
+            op, _, a, b = instructions[-1]
+            instructions[-1] = (op, target, a, b)  # the statement's last op writes the node
         else:
-            instructions.append((IDENTITY, target, result, -1))  # `a = x` or `a = 3`
+            emit((IDENTITY, target, result, -1))  # `a = x` or `a = 3`
         ends.append(len(instructions))
         from_names.append(list(mentioned))
     return Tape(instructions, slots, constants, node_slot, ends, from_names)

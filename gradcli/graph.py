@@ -53,9 +53,10 @@ def _inputs(source, statements, defined_at):
     first_use: dict[str, int] = {}
     done: set[str] = set()
     for s in statements:
-        for kind, name, offset, *_ in s.rpn:
-            if kind != "name" or name in done:
+        for item in s.rpn:
+            if item[0] != "name" or item[1] in done:
                 continue
+            name, offset = item[1], item[2]
             where = defined_at.get(name)
             if where is None:
                 if name not in first_use:
