@@ -110,29 +110,26 @@ def forward(tape: Tape, inputs: list[float]) -> list[float]:
     return vals
 
 
-def _sweep(instructions, vals, grads, stop: int = 0) -> None:
-    """Reverse sweep from the end of `instructions` down to index `stop`.
+def backward(tape: Tape, vals: list[float], output_slot: int) -> list:
+    """The reverse sweep: every slot's gradient of the output, in one loop over the tape.
 
     grads holds None for slots no path from the seed reaches: PyTorch never runs their
     backward, so a nan there cannot leak into a gradient.
     """
-    for i in range(len(instructions) - 1, stop - 1, -1):
-        op, out, a, b = instructions[i]
+    grads: list = [None] * tape.slots
+    grads[output_slot] = 1.0
+    for op, out, a, b in reversed(tape.instructions):
         g = grads[out]
         if g is None or a < 0:
             continue
-        if b >= 0:
-            ga, gb = op.backward(g, vals[a], vals[b], vals[out])
-            grads[b] = gb if grads[b] is None else grads[b] + gb
+        if b < 0:
+            ga = op.backward(g, vals[a], vals[out])[0]
         else:
-            (ga,) = op.backward(g, vals[a], vals[out])
-        grads[a] = ga if grads[a] is None else grads[a] + ga
-
-
-def backward(tape: Tape, vals: list[float], output_slot: int) -> list:
-    grads: list = [None] * tape.slots
-    grads[output_slot] = 1.0
-    _sweep(tape.instructions, vals, grads)
+            ga, gb = op.backward(g, vals[a], vals[b], vals[out])
+            before = grads[b]
+            grads[b] = gb if before is None else before + gb  # b first: x*x adds twice
+        before = grads[a]
+        grads[a] = ga if before is None else before + ga
     return grads
 
 
@@ -186,14 +183,14 @@ def trace_backward(tape: Tape, graph: Graph, vals: list[float], output: str,
 
 
 def _sweep_recording(instructions, vals, grads, start: int, end: int, nodes: int) -> dict:
-    """_sweep over instructions[start:end], also summing what went into node slots (< nodes)."""
+    """backward's loop over instructions[start:end], also summing what went into node slots (< nodes)."""
     added: dict[int, float] = {}
     for i in range(end - 1, start - 1, -1):
         op, out, a, b = instructions[i]
         g = grads[out]
         if g is None or a < 0:
             continue
-        if b >= 0:  # b before a, exactly as _sweep adds them (x*x adds twice into one slot)
+        if b >= 0:  # b before a, exactly as backward adds them (x*x adds twice into one slot)
             ga, gb = op.backward(g, vals[a], vals[b], vals[out])
             pairs = ((b, gb), (a, ga))
         else:
@@ -228,7 +225,7 @@ def local_partials(tape: Tape, graph: Graph, vals: list[float]) -> list[Edge]:
     start = 0
     for index, end in enumerate(tape.statement_ends):
         target = graph.statements[index].target
-        if end - start == 1:  # one op on names and literals: its rule at g = 1, as _sweep
+        if end - start == 1:  # one op on names and literals: its rule at g = 1, as backward
             local = _one_instruction(instructions[start], vals)
         else:
             local = _statement_sweep(instructions, vals, start, end, tape.node_slot[target])
@@ -240,18 +237,18 @@ def local_partials(tape: Tape, graph: Graph, vals: list[float]) -> list[Edge]:
 
 
 def _one_instruction(instruction, vals) -> dict:
-    """What _sweep seeded with 1 leaves in the operands of a statement of one instruction."""
+    """What backward's loop seeded with 1 leaves in the operands of a statement of one instruction."""
     op, out, a, b = instruction
     if b >= 0:
         ga, gb = op.backward(1.0, vals[a], vals[b], vals[out])
-        return {b: gb, a: gb + ga} if a == b else {b: gb, a: ga}  # b first, as _sweep adds
+        return {b: gb, a: gb + ga} if a == b else {b: gb, a: ga}  # b first, as backward adds
     if a >= 0:
         return {a: op.backward(1.0, vals[a], vals[out])[0]}
     return {}
 
 
 def _statement_sweep(instructions, vals, start: int, end: int, target: int) -> dict:
-    """_sweep over one statement's instructions seeded with 1 at its node, into a small dict
+    """backward's loop over one statement's instructions seeded with 1 at its node, into a small dict
     (slots it never reaches are absent): the same operations in the same order."""
     grads = {target: 1.0}
     get = grads.get
