@@ -130,12 +130,17 @@ class CheckReport:
         return [f"{m.name}: {text}" for m in self.methods.values() for text in m.notes]
 
 
-def run_checks(result, methods: tuple[str, ...]) -> CheckReport:
+_DOING = {"sympy": "checking with sympy", "forward": "checking with forward mode",
+          "fd": "checking with finite differences"}
+
+
+def run_checks(result, methods: tuple[str, ...], progress=lambda what: None) -> CheckReport:
     started = time.perf_counter()
     reports: dict[str, MethodReport] = {}
     for name in METHODS:
         if name not in methods:
             continue
+        progress(_DOING[name])
         t0 = time.perf_counter()
         if name == "sympy":
             from .symbolic import check as sympy_check  # sympy is slow to import

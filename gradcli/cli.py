@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import sys
+import threading
+import time
 
 import click
 
@@ -65,8 +68,12 @@ def run_graph_command(ctx: click.Context, graph: str, set_values, output, checks
         values = parse_values(split_value_tokens(list(ctx.args)) + split_set_option(set_values))
         name, text = read_graph(graph)
         from .core import differentiate, load
-        result = differentiate(load(name, text), values, output=output, check=checks,
-                               symbolic=symbolic, trace=trace)
+        with progress_on_stderr() as say:
+            say(f"parsing {name}")
+            loaded = load(name, text)
+            result = differentiate(loaded, values, output=output, check=checks,
+                                   symbolic=symbolic, trace=trace, progress=say)
+            say("writing the output")
         write_result(result)
     except GradcliError as error:
         click.echo(error.render(), err=True)
@@ -85,6 +92,55 @@ def run_graph_command(ctx: click.Context, graph: str, set_values, output, checks
                    "(set GRADCLI_DEBUG=1 for the traceback; please report it)", err=True)
         ctx.exit(3)
     ctx.exit(ExitCode.OK if result.ok else ExitCode.CHECK_MISMATCH)
+
+
+PROGRESS_AFTER = 1.0  # seconds: quicker work never shows a progress line
+
+
+@contextlib.contextmanager
+def progress_on_stderr():
+    """Yield a function that names the current phase. On a terminal, once the work has taken
+    PROGRESS_AFTER seconds, a spinner on stderr shows the phase and the time so far; it is
+    erased when the work is done, before anything is written to stdout."""
+    if not (sys.stderr and sys.stderr.isatty()) or os.environ.get("GRADCLI_NO_PROGRESS"):
+        yield _ignore
+        return
+    phase, started = ["starting"], time.monotonic()
+    lock, done, shown = threading.Lock(), threading.Event(), []
+
+    def show() -> None:  # on the timer's thread
+        from rich.console import Console
+        from rich.status import Status
+        with lock:
+            if done.is_set():
+                return
+            shown.append(Status(_status_text(phase[0], started), console=Console(stderr=True)))
+            shown[0].start()
+        while not done.wait(0.25):
+            with lock:
+                if not done.is_set():
+                    shown[0].update(_status_text(phase[0], started))
+
+    timer = threading.Timer(PROGRESS_AFTER, show)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield lambda what: phase.__setitem__(0, what)
+    finally:
+        timer.cancel()
+        with lock:
+            done.set()
+            if shown:
+                shown[0].stop()
+
+
+def _ignore(what: str) -> None:
+    pass
+
+
+def _status_text(phase: str, started: float) -> str:
+    from rich.markup import escape
+    return f"{escape(phase)} … {time.monotonic() - started:.0f} s"
 
 
 @main.command("eval", epilog=EPILOG, context_settings=GRAPH_COMMAND)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -74,10 +75,13 @@ def bind_inputs(graph: Graph, values: dict[str, float]) -> list[float]:
 
 def differentiate(graph: Graph, values: dict[str, float], output: str | None = None,
                   check: bool | tuple[str, ...] = True, symbolic: bool = False,
-                  trace: bool = False) -> Result:
+                  trace: bool = False, progress: Callable[[str], None] | None = None) -> Result:
     """check: True for the sympy check, False for none, or a tuple of check.METHODS;
-    trace: also record the backward pass step by step (Result.trace)."""
+    trace: also record the backward pass step by step (Result.trace);
+    progress: told what is being done, phase by phase (the CLI shows it on a terminal)."""
+    say = progress or _quiet
     out = select_output(graph, output)
+    say(f"evaluating and differentiating {len(graph.statements):,} statements")
     ev = evaluate(graph, bind_inputs(graph, values), out)
     result = Result(graph, out, {n: values[n] for n in graph.inputs},
                     _nodes(graph, out, ev.values, ev.grads), ev.edges, ev.kinks, ev.anomalies,
@@ -86,11 +90,16 @@ def differentiate(graph: Graph, values: dict[str, float], output: str | None = N
         result.trace = trace_backward(ev.tape, graph, ev.slot_values, out, ev.edges)
     methods = ("sympy",) if check is True else (check or ())
     if methods:
-        result.check = run_checks(result, tuple(methods))
+        result.check = run_checks(result, tuple(methods), say)
     if symbolic:
+        say("closed forms with sympy")
         from .symbolic import closed_forms  # sympy is slow to import: only when asked for
         result.symbolic = closed_forms(result)
     return result
+
+
+def _quiet(what: str) -> None:
+    pass
 
 
 def expression_text(graph: Graph, statement) -> str:

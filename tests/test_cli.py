@@ -249,3 +249,54 @@ def test_symbolic_table_shows_every_row():
                  env={"COLUMNS": "120"})
     forms = out.stdout.split("closed forms")[1]
     assert all(f"│ {n}" in forms for n in "xwbuva")
+
+
+# --- progress on stderr ---------------------------------------------------------------------------
+
+class _Terminal:
+    """A stderr that says it is a terminal and keeps what is written."""
+
+    def __init__(self):
+        self.written = []
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        self.written.append(text)
+        return len(text)
+
+    def flush(self):
+        pass
+
+    @property
+    def text(self):
+        return "".join(self.written)
+
+
+def test_progress_shows_the_phase_on_a_terminal_only_after_the_delay(monkeypatch):
+    import time
+
+    from gradcli import cli
+    terminal = _Terminal()
+    monkeypatch.setattr(cli.sys, "stderr", terminal)
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setattr(cli, "PROGRESS_AFTER", 0.05)
+    with cli.progress_on_stderr() as say:
+        say("checking with sympy")
+        time.sleep(0.6)
+    assert "checking with sympy" in terminal.text
+    quick = _Terminal()
+    monkeypatch.setattr(cli.sys, "stderr", quick)
+    monkeypatch.setattr(cli, "PROGRESS_AFTER", 5.0)
+    with cli.progress_on_stderr() as say:
+        say("parsing")
+    assert quick.text == ""  # quick work shows nothing
+
+
+def test_no_progress_when_stderr_is_not_a_terminal(gradcli_exe, tmp_path):
+    text = "\n".join(["x1 = x0*2"] + [f"x{i} = sin(x{i - 1})*0.5" for i in range(2, 20001)])
+    (tmp_path / "g.txt").write_text(text)
+    done = subprocess.run([gradcli_exe, "eval", str(tmp_path / "g.txt"), "--x0", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == ""
