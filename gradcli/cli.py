@@ -82,7 +82,12 @@ def run_graph_command(ctx: click.Context, graph: str, set_values, output, checks
         _quiet_exit(130)
     except BrokenPipeError:
         _quiet_exit(141)  # the reader went away (`| head`): as a shell reports SIGPIPE
-    except (OSError, UnicodeEncodeError) as error:
+    except UnicodeEncodeError as error:
+        shown = error.object[error.start:error.end]
+        click.echo(f"error: cannot write the output: the output encoding ({error.encoding}) has no "
+                   f"{ascii(shown)}\n  = hint: set PYTHONIOENCODING=utf-8 (or a UTF-8 locale)", err=True)
+        ctx.exit(ExitCode.BAD_INPUT)
+    except OSError as error:
         click.echo(f"error: cannot write the output: {error}", err=True)
         ctx.exit(ExitCode.BAD_INPUT)
     except Exception as error:
@@ -221,8 +226,7 @@ def write_explanation(result, wrt: tuple[str, ...], output_format: str) -> None:
     from .explain import explain
     from .explain_render import render
     indent = 2 if output_format == "json" and sys.stdout.isatty() else None
-    sys.stdout.write(render(explain(result, list(wrt)), output_format, indent))
-    sys.stdout.flush()  # a closed or full stdout fails here, inside the error handling
+    emit(render(explain(result, list(wrt)), output_format, indent))
 
 
 GRAPH_EPILOG = """\b
@@ -266,18 +270,21 @@ def graph_figure_command(ctx: click.Context, graph: str, set_values, output, fig
 def write_figure(result, figure_format: str | None, out_file: str | None, show: str) -> None:
     from . import draw
     to_stdout = out_file in (None, "-")
+    if not to_stdout and os.path.isdir(out_file):
+        raise InputError(f"-o {out_file}: is a directory\n  = hint: name a file in it, such as "
+                         f"{os.path.join(out_file, 'graph.svg')}")
     chosen = figure_format or ("text" if to_stdout else draw.format_for_path(out_file))
     if chosen == "text":
         _write_text_figure(draw.to_text(result, show), None if to_stdout else out_file)
         return
-    if chosen == "png" and to_stdout and sys.stdout is not None and sys.stdout.isatty():
-        raise InputError("--format png is binary and standard output is a terminal\n"
+    if chosen == "png" and _is_terminal(None if to_stdout else out_file):
+        raise InputError("--format png is binary and the output is a terminal\n"
                          "  = hint: write it to a file with -o graph.png, or pipe it to a program")
     if chosen in ("svg", "png"):
         data = draw.image(result, chosen, show)
     else:
         data = (draw.to_dot if chosen == "dot" else draw.to_mermaid)(result, show).encode("utf-8")
-    _write_bytes(data, None if to_stdout else out_file)
+    emit(data, None if to_stdout else out_file)
 
 
 def _write_text_figure(figure, path: str | None) -> None:
@@ -292,29 +299,83 @@ def _write_text_figure(figure, path: str | None) -> None:
         console = Console(file=io.StringIO(), highlight=False, soft_wrap=False, width=120,
                           color_system=None, force_terminal=False)
     if isinstance(figure, str):
-        console.file.write(figure + "\n")  # a long listing skips rich's layout
-    else:
-        console.print(figure)
+        emit(figure + "\n", path)  # a long listing skips rich's layout
+        return
+    console.print(figure)
     if path is None:
         sys.stdout.flush()
     else:
-        _write_bytes(console.file.getvalue().encode("utf-8"), path)
+        emit(console.file.getvalue(), path)
 
 
-def _write_bytes(data: bytes, path: str | None) -> None:
-    """To the file only once the figure is whole: a failure leaves no half-written file."""
+def _is_terminal(path: str | None) -> bool:
+    if path is None:
+        return sys.stdout is not None and sys.stdout.isatty()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NOCTTY) if os.path.exists(path) and \
+            not os.path.isfile(path) else None
+    except OSError:
+        return False
+    if fd is None:
+        return False
+    try:
+        return os.isatty(fd)
+    finally:
+        os.close(fd)
+
+
+WRITE_CHUNK = 1 << 16
+
+
+def emit(data: str | bytes, path: str | None = None) -> None:
+    """Write the whole output to stdout (path None) or to FILE, or fail with an error.
+
+    In chunks, each checked: one big write to a full disk or a closed pipe can come back short
+    without raising. A regular FILE is written to a temporary file beside it and renamed into
+    place, so a failure leaves nothing half written."""
+    if isinstance(data, str):
+        encoding = "utf-8" if path is not None or sys.stdout is None else sys.stdout.encoding
+        data = data.encode(encoding or "utf-8")
     if path is None:
         if sys.stdout is None:
             raise OSError("standard output is closed")
         sys.stdout.flush()
-        sys.stdout.buffer.write(data)
+        _write_all(sys.stdout.buffer, data)
         sys.stdout.buffer.flush()
         return
     try:
-        with open(path, "wb") as f:
-            f.write(data)
+        _write_file(path, data)
     except OSError as e:
         raise InputError(f"-o {path}: cannot write: {e.strerror or e}") from None
+
+
+def _write_all(stream, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = stream.write(view[:WRITE_CHUNK])
+        if written is not None and written <= 0:
+            raise OSError(f"only {len(data) - len(view):,} of {len(data):,} bytes were written")
+        view = view[WRITE_CHUNK if written is None else written:]
+
+
+def _write_file(path: str, data: bytes) -> None:
+    if os.path.isdir(path):
+        raise IsADirectoryError(21, "is a directory")
+    if os.path.exists(path) and not os.path.isfile(path):  # /dev/stdout, a tty, a pipe
+        with open(path, "wb") as f:
+            _write_all(f, data)
+        return
+    import tempfile
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".gradcli-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            _write_all(f, data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def check_methods(chosen: tuple[str, ...]) -> tuple[str, ...]:
@@ -353,12 +414,10 @@ def write(result, output_format: str, rows: int | None) -> None:
     from . import render
     if output_format in ("markdown", "latex"):
         from . import document
-        sys.stdout.write(getattr(document, output_format)(result, rows) + "\n")
-        sys.stdout.flush()
+        emit(getattr(document, output_format)(result, rows) + "\n")
         return
     if output_format == "json":
-        sys.stdout.write(render.dumps(result, indent=2 if sys.stdout.isatty() else None) + "\n")
-        sys.stdout.flush()
+        emit(render.dumps(result, indent=2 if sys.stdout.isatty() else None) + "\n")
         return
     from rich.console import Console
     console = Console(highlight=False, soft_wrap=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import subprocess
 
@@ -87,12 +88,15 @@ def operand_edges(result: Result) -> dict[str, list[Edge]]:
     return by_target
 
 
+_KINK_PLACE = re.compile(r", in (\w+)(?: \(\d+ times\))?$")
+
+
 def marks(result: Result) -> dict[str, str]:
     """Nodes to flag: where a kink convention decided a partial, where a number is not finite."""
     found: dict[str, list[str]] = {}
     for note in result.kinks:
-        # evaluate.kinks_hit ends every note with ", in NAME"; a name has no spaces.
-        found.setdefault(note.rsplit(", in ", 1)[-1], []).append("kink")
+        # evaluate.kinks_hit ends every note with ", in NAME" or ", in NAME (N times)".
+        found.setdefault(_KINK_PLACE.search(note).group(1), []).append("kink")
     for n in result.nodes:
         if not (math.isfinite(n.value) and math.isfinite(n.grad)):
             found.setdefault(n.name, []).append("nan/inf")
@@ -109,9 +113,10 @@ def notes(result: Result, limit: int = MAX_NOTES) -> list[str]:
 
 def key(result: Result, show: str, red: str = " (red)") -> list[str]:
     """What the colours and numbers mean, a line each."""
-    lines = [f"blue: inputs · grey: intermediates · green: the output {result.output}"]
+    output = clip(result.output, MAX_DOT_NAME)
+    lines = [f"blue: inputs · grey: intermediates · green: the output {output}"]
     if show != "partials":
-        lines.append(f"in each node: its value and its gradient ∂{result.output}/∂node{red}")
+        lines.append(f"in each node: its value and its gradient ∂{output}/∂node{red}")
     if show != "values":
         lines.append(f"on each arrow: its local partial ∂to/∂from{red}")
     return lines
@@ -135,9 +140,14 @@ def escape_html(text: str) -> str:
             .replace('"', "&quot;"))
 
 
-def _dot_id(name: str) -> str:
-    # Quoted, so names that are dot keywords (graph, node, edge, subgraph, strict) stay names.
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+MAX_DOT_NAME = 200  # Graphviz refuses quoted strings over 16,384 characters
+
+
+def _dot_ids(result: Result) -> dict[str, str]:
+    """Each node's id: its name, quoted so dot keywords (graph, node, edge, subgraph, strict)
+    stay names; a name too long for Graphviz gets a numbered id (the label still shows it)."""
+    return {n.name: f'"{n.name}"' if len(n.name) <= MAX_DOT_NAME else f'"node {i}"'
+            for i, n in enumerate(result.nodes)}
 
 
 def _dot_label(node: Node, output: str, show: str, flag: str) -> str:
@@ -145,9 +155,9 @@ def _dot_label(node: Node, output: str, show: str, flag: str) -> str:
     for role, text in _node_lines(node, output, show, flag):
         if role == "head":
             expression = f" = {escape_html(clip(node.expression))}" if node.expression else ""
-            parts.append(f"<b>{escape_html(text)}</b>{expression}")
+            parts.append(f"<b>{escape_html(clip(text, MAX_DOT_NAME))}</b>{expression}")
         elif role == "grad":
-            parts.append(f'<font color="{BACKWARD}">{escape_html(text)}</font>')
+            parts.append(f'<font color="{BACKWARD}">{escape_html(clip(text, MAX_DOT_NAME))}</font>')
         elif role == "flag":
             parts.append(f'<font color="{NONFINITE if "nan" in flag else KINK}">{escape_html(text)}</font>')
         else:
@@ -162,21 +172,21 @@ def _dot_defaults(kind: str) -> str:
     return f'  node [fillcolor="{fill}", color="{border}", peripheries={peripheries}, penwidth={pen}];'
 
 
-def _dot_node(node: Node, output: str, show: str, flag: str) -> str:
+def _dot_node(node: Node, output: str, show: str, flag: str, node_id: str) -> str:
     attrs = {"label": _dot_label(node, output, show, flag)}
     if "nan" in flag:
         attrs.update(color=f'"{NONFINITE}"', penwidth="2")
     if "kink" in flag:  # a kink outranks nan/inf: it is the rarer news
         attrs.update(color=f'"{KINK}"', style='"rounded,filled,dashed"', penwidth="2")
-    return f"  {_dot_id(node.name)} [{', '.join(f'{k}={v}' for k, v in attrs.items())}];"
+    return f"  {node_id} [{', '.join(f'{k}={v}' for k, v in attrs.items())}];"
 
 
-def _dot_edge(edge: Edge, label: str) -> str:
+def _dot_edge(edge: Edge, label: str, ids: dict[str, str]) -> str:
     attrs = ""
     if label:
         colour = "" if math.isfinite(edge.local) else f', fontcolor="{NONFINITE}"'
-        attrs = f" [{label}=<{escape_html(partial_text(edge))}>{colour}]"
-    return f"  {_dot_id(edge.source)} -> {_dot_id(edge.target)}{attrs};"
+        attrs = f" [{label}=<{escape_html(clip(partial_text(edge), MAX_DOT_NAME))}>{colour}]"
+    return f"  {ids[edge.source]} -> {ids[edge.target]}{attrs};"
 
 
 def layout_cost(result: Result, labelled: bool) -> int:
@@ -208,8 +218,8 @@ def edge_label(result: Result, show: str) -> str:
 def to_dot(result: Result, show: str = "both") -> str:
     """The graph in Graphviz's language, flowing left to right, arrows operand -> user. Inputs
     are not forced into the first column: beside their user, their arrows cross far less."""
-    flags = marks(result)
-    legend = key(result, show) + [f"⚠ {note}" for note in notes(result)]
+    flags, ids = marks(result), _dot_ids(result)
+    legend = key(result, show) + [f"⚠ {clip(note, MAX_DOT_NAME)}" for note in notes(result)]
     label = "<br/>" + "".join(escape_html(line) + '<br align="left"/>' for line in legend)
     lines = [
         "digraph gradcli {",
@@ -225,9 +235,9 @@ def to_dot(result: Result, show: str = "both") -> str:
         if n.kind != kind:
             kind = n.kind
             lines.append(_dot_defaults(kind))
-        lines.append(_dot_node(n, result.output, show, flags.get(n.name, "")))
+        lines.append(_dot_node(n, result.output, show, flags.get(n.name, ""), ids[n.name]))
     partial_attr = edge_label(result, show)
-    lines += [_dot_edge(e, partial_attr) for e in result.edges]
+    lines += [_dot_edge(e, partial_attr, ids) for e in result.edges]
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -233,7 +233,8 @@ def test_png_goes_to_a_file_or_a_pipe(gradcli_exe, tmp_path):
 
 
 def test_png_is_not_written_to_a_terminal(gradcli_exe):
-    for args in (["--format", "png"], ["--format", "png", "-o", "-"]):
+    for args in (["--format", "png"], ["--format", "png", "-o", "-"],
+                 ["--format", "png", "-o", "/dev/stdout"]):
         leader, follower = pty.openpty()
         try:
             proc = subprocess.run([gradcli_exe, "graph", *SEED, *args], stdout=follower,
@@ -242,7 +243,7 @@ def test_png_is_not_written_to_a_terminal(gradcli_exe):
             os.close(follower)
             os.close(leader)
         assert proc.returncode == 2
-        assert proc.stderr == ("error: --format png is binary and standard output is a terminal\n"
+        assert proc.stderr == ("error: --format png is binary and the output is a terminal\n"
                                "  = hint: write it to a file with -o graph.png, or pipe it to a "
                                "program\n")
 
@@ -412,3 +413,47 @@ def test_the_command_offers_every_format_draw_knows():
     choices = {p.name: tuple(p.type.choices) for p in command.params if hasattr(p.type, "choices")}
     assert choices["figure_format"] == draw.FORMATS
     assert set(draw.EXTENSIONS.values()) == set(draw.FORMATS)
+
+
+# --- found by the adversarial tester --------------------------------------------------------------
+
+def test_a_statement_with_two_kinks_is_still_marked():
+    result = run("a = relu(x) + relu(x)", x=0)
+    assert result.kinks == ["relu at 0: derivative taken as 0 (PyTorch convention), in a (2 times)"]
+    assert draw.marks(result) == {"a": "kink"}
+    assert "dashed" in draw.to_dot(result)
+
+
+def test_a_name_too_long_for_graphviz_gets_a_numbered_id():
+    name = "n" + "x" * 20000
+    text = draw.to_dot(run(f"{name} = x*2", x=1))
+    assert '"node 1"' in text and max(len(part) for part in text.split('"')) < 16384
+    if shutil.which("dot"):
+        done = subprocess.run(["dot", "-Tsvg"], input=text, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+
+
+def _chain(n: int) -> str:
+    return "\n".join(["x1 = x0*2"] + [f"x{i} = x{i - 1}*0.5 + sin(x{i - 1})" for i in range(2, n)])
+
+
+def test_a_full_disk_or_a_closed_pipe_is_an_error_not_a_short_file(gradcli_exe, tmp_path):
+    (tmp_path / "g.txt").write_text(_chain(5000))
+    base = [gradcli_exe, "graph", str(tmp_path / "g.txt"), "--x0", "0.3", "--format", "dot"]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(base, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == "error: cannot write the output: [Errno 28] No space left on device\n"
+    piped = subprocess.run(" ".join(base) + " | head -c 10 > /dev/null; echo ${PIPESTATUS[0]}",
+                           shell=True, executable="/bin/bash", capture_output=True, text=True,
+                           timeout=60)
+    assert piped.stdout.strip() == "141"
+
+
+def test_o_into_a_directory_or_a_full_device(tmp_path):
+    out = invoke(*SEED, "-o", str(tmp_path))
+    assert out.exit_code == 2 and out.stderr.startswith(f"error: -o {tmp_path}: is a directory")
+    out = invoke(*SEED, "--format", "dot", "-o", "/dev/full")
+    assert out.exit_code == 2
+    assert out.stderr == "error: -o /dev/full: cannot write: No space left on device\n"
