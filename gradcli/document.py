@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .core import Result
+from .core import Result, expression_text
 from .printer import format_rpn_latex, latex_name, latex_number, latex_text
 from .render import (
     TRACE_GAP,
@@ -44,10 +44,11 @@ def markdown(result: Result, rows: int | None) -> str:
     methods = len(check.methods) if check else 0
     node_rows = [[md_code(n.name), n.kind, md_code(n.expression), fmt(n.value), fmt(n.grad)] +
                  ([_mark_text(check.nodes.get(n.name), methods)] if check else []) for n in nodes]
-    header = ["node", "kind", "expression", "value", f"∂{out}/∂node"] + (["check"] if check else [])
+    header = ["node", "kind", "expression", "value", md_text(f"∂{out}/∂node")] + \
+        (["check"] if check else [])
     lines = [f"**{md_text(_title(result))}**", ""]
     lines += _md_table(header, "lllrr" + "c" * bool(check), node_rows)
-    edge_rows = [[f"∂{e.target}/∂{e.source}", fmt(e.local)] +
+    edge_rows = [[md_text(f"∂{e.target}/∂{e.source}"), fmt(e.local)] +
                  ([_mark_text(check.edges.get((e.source, e.target)), methods)] if check else [])
                  for e in edges]
     if edge_rows:
@@ -58,13 +59,14 @@ def markdown(result: Result, rows: int | None) -> str:
         shown = {n.name for n in nodes}
         forms = [[md_code(name), md_code(form) if form else "(too large)"]
                  for name, form in result.symbolic.gradients.items() if name in shown]
-        lines += ["", f"Closed forms of ∂{out}/∂node:", ""] + _md_table(["node", f"∂{out}/∂node"],
-                                                                         "ll", forms)
+        lines += ["", md_text(f"Closed forms of ∂{out}/∂node:"), ""]
+        lines += _md_table(["node", md_text(f"∂{out}/∂node")], "ll", forms)
     if result.trace is not None:
         steps, cut = trace_window(trace_rows(result), rows, TRACE_GAP)
         lines += ["", md_text(f"The backward pass, step by step ({trace_footer(result, cut)}):"), ""]
-        lines += _md_table(["#", "node", "what happens", f"∂{out}/∂node"], "rllr",
-                           [[n, md_code(node), what, total] for n, node, what, total in steps])
+        lines += _md_table(["#", "node", "what happens", md_text(f"∂{out}/∂node")], "rllr",
+                           [[n, md_code(node), md_text(what), total]
+                            for n, node, what, total in steps])
     lines += [""] + [f"- {md_text(line.strip())}" for line in _summary_lines(result)]
     return "\n".join(lines)
 
@@ -83,71 +85,91 @@ def latex_value(x: float) -> str:
         latex_number(text)
 
 
+MAX_LATEX_NAME = 60  # characters of a name or an expression in a cell: pdflatex reads lines
+MAX_LATEX_NOTE = 400  # of at most 200,000 characters, and a cell does not wrap
+MAX_CAPTION_INPUTS = 8
+
+
+def _name(name: str) -> str:
+    return latex_name(name if len(name) <= MAX_LATEX_NAME else name[:MAX_LATEX_NAME - 1] + "…")
+
+
 def _partial(top: str, bottom: str) -> str:
-    return rf"\partial {latex_name(top)}/\partial {latex_name(bottom)}"
+    return rf"\partial {_name(top)}/\partial {_name(bottom)}"
+
+
+def _expression(graph, statement) -> str:
+    """Typeset, or for a long expression its first characters as written."""
+    text = expression_text(graph, statement)
+    if len(text) <= MAX_LATEX_NAME:
+        return f"${format_rpn_latex(statement.rpn)}$"
+    return r"\texttt{" + latex_text(text[:MAX_LATEX_NAME - 1] + "…") + "}"
+
+
+def _longtable(spec: str, header: str, rows: list[str], caption: str = "") -> list[str]:
+    """A table that breaks across pages (a tabular in a float cannot be taller than one)."""
+    top = [rf"\caption{{{caption}}}\\"] if caption else []
+    return ([rf"\begin{{longtable}}{{{spec}}}"] + top + [r"\hline", header + r" \\", r"\hline",
+            r"\endhead"] + rows + [r"\hline", r"\end{longtable}"])
 
 
 def latex(result: Result, rows: int | None) -> str:
     nodes, edges = select_rows(result, rows)
     check, out = result.check, result.output
     statements = {s.target: s for s in result.graph.statements}
-    at = ", ".join(f"${latex_name(k)} = {latex_value(v)}$" for k, v in result.inputs.items())
-    lines = [r"\documentclass{article}", r"\usepackage{amsmath}", r"\begin{document}",
-             r"\begin{table}[ht]", r"\centering",
-             rf"\caption{{{latex_text(result.graph.source.name)}: "
-             rf"$\partial {latex_name(out)}/\partial\,\mathrm{{node}}$ at {at or 'no inputs'}}}",
-             r"\begin{tabular}{lllrr" + "l" * bool(check) + "}", r"\hline",
-             rf"node & kind & expression & value & $\partial {latex_name(out)}/\partial\,"
-             r"\mathrm{node}$" + (" & check" if check else "") + r" \\", r"\hline"]
+    d_out = rf"$\partial {_name(out)}/\partial\,\mathrm{{node}}$"
+    node_rows = []
     for n in nodes:
-        expression = f"${format_rpn_latex(statements[n.name].rpn)}$" if n.kind != "input" and \
+        expression = _expression(result.graph, statements[n.name]) if n.kind != "input" and \
             n.name in statements else ""
-        cells = [f"${latex_name(n.name)}$", n.kind, expression, f"${latex_value(n.value)}$",
+        cells = [f"${_name(n.name)}$", n.kind, expression, f"${latex_value(n.value)}$",
                  f"${latex_value(n.grad)}$"]
         if check:
             verdict = check.nodes.get(n.name)
             cells.append(verdict.status if verdict else "")
-        lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\hline", r"\end{tabular}"]
+        node_rows.append(" & ".join(cells) + r" \\")
+    lines = [r"\documentclass{article}", r"\usepackage{amsmath}", r"\usepackage{longtable}",
+             r"\begin{document}"]
+    lines += _longtable("lllrr" + "l" * bool(check),
+                        f"node & kind & expression & value & {d_out}" + (" & check" if check else ""),
+                        node_rows, caption=_caption(result, d_out))
     if edges:
-        lines += [r"\par\medskip", r"\begin{tabular}{lr}", r"\hline", r"edge & local partial \\",
-                  r"\hline"]
-        lines += [rf"${_partial(e.target, e.source)}$ & ${latex_value(e.local)}$ \\" for e in edges]
-        lines += [r"\hline", r"\end{tabular}"]
+        lines += _longtable("lr", "edge & local partial", [
+            rf"${_partial(e.target, e.source)}$ & ${latex_value(e.local)}$ \\" for e in edges])
     if result.symbolic is not None:
-        lines += _latex_closed_forms(result, {n.name for n in nodes})
+        shown = {n.name for n in nodes}
+        lines += _longtable("ll", f"node & {d_out}", [
+            rf"${_name(name)}$ & " + (f"${form}$" if form else "(too large)") + r" \\"
+            for name, form in result.symbolic.latex.items() if name in shown])
     if result.trace is not None:
         lines += _latex_trace(result, rows)
-    lines += [r"\par\smallskip", r"{\footnotesize"]
-    lines += [latex_text(line.strip()) + r"\par" for line in _summary_lines(result)]
-    lines += ["}", r"\end{table}", r"\end{document}"]
+    lines += [r"{\footnotesize"]
+    lines += [latex_text(_clip_note(line.strip())) + r"\par" for line in _summary_lines(result)]
+    lines += ["}", r"\end{document}"]
     return "\n".join(lines)
 
 
-def _latex_closed_forms(result: Result, shown: set[str]) -> list[str]:
-    out = latex_name(result.output)
-    lines = [r"\par\medskip", r"\begin{tabular}{ll}", r"\hline",
-             rf"node & $\partial {out}/\partial\,\mathrm{{node}}$ \\", r"\hline"]
-    for name, form in result.symbolic.latex.items():
-        if name in shown:
-            lines.append(rf"${latex_name(name)}$ & " + (f"${form}$" if form else "(too large)") +
-                         r" \\")
-    return lines + [r"\hline", r"\end{tabular}"]
+def _caption(result: Result, d_out: str) -> str:
+    inputs = list(result.inputs.items())
+    at = ", ".join(f"${_name(k)} = {latex_value(v)}$" for k, v in inputs[:MAX_CAPTION_INPUTS])
+    if len(inputs) > MAX_CAPTION_INPUTS:
+        at += rf", \ldots{{}} ({len(inputs) - MAX_CAPTION_INPUTS:,} more inputs)"
+    name = result.graph.source.name
+    return (r"\texttt{" + latex_text(name if len(name) <= 200 else name[:199] + "…") + "}: " +
+            f"{d_out} at {at or 'no inputs'}")
+
+
+def _clip_note(line: str) -> str:
+    return line if len(line) <= MAX_LATEX_NOTE else line[:MAX_LATEX_NOTE - 1] + "…"
 
 
 def _latex_trace(result: Result, rows: int | None) -> list[str]:
-    numbered = list(enumerate(result.trace, 1))
-    shown, cut = trace_window(numbered, rows, None)
-    lines = [r"\par\medskip", r"\begin{tabular}{rll}", r"\hline",
-             r"\# & node & what happens in the backward pass \\", r"\hline"]
-    for row in shown:
-        if row is None:
-            lines.append(r"\ldots & & \ldots \\")
-            continue
-        number, step = row
-        lines.append(rf"{number} & ${latex_name(step.node)}$ & {_latex_step(result, step)} \\")
+    shown, cut = trace_window(list(enumerate(result.trace, 1)), rows, None)
+    body = [r"\ldots & & \ldots \\" if row is None else
+            rf"{row[0]} & ${_name(row[1].node)}$ & {_latex_step(result, row[1])} \\" for row in shown]
     footer = latex_text(trace_footer(result, cut))
-    return lines + [r"\hline", r"\end{tabular}", rf"\par{{\footnotesize {footer}}}"]
+    return _longtable("rll", r"\# & node & what happens in the backward pass", body) + \
+        [rf"{{\footnotesize {footer}}}\par"]
 
 
 def _latex_step(result: Result, step) -> str:

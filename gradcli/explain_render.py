@@ -82,7 +82,20 @@ MARKDOWN = Style(name=str, expr=_text_expr, num=fmt, exact=repr, partial=TEXT.pa
 
 
 def _latex_name(name: str) -> str:
-    return r"\mathrm{\_}" if name == "_" else latex_name(name)  # a lone _ is a valid name
+    # pdflatex reads lines of at most 200,000 characters: a very long name is shown clipped
+    return latex_name(name if len(name) <= MAX_LATEX_NAME else name[:MAX_LATEX_NAME - 1] + "…")
+
+
+MAX_LATEX_NAME = 60
+MAX_HEADER_INPUTS = 8  # the header names this many input values, then counts the rest
+
+
+def _values(ex, one) -> str:
+    """The input values for a header: the first few, then how many more."""
+    items = list(ex.inputs.items())
+    shown = ", ".join(one(k, v) for k, v in items[:MAX_HEADER_INPUTS])
+    more = len(items) - MAX_HEADER_INPUTS
+    return shown + (f", … ({more:,} more inputs)" if more > 0 else "")
 
 
 def _latex_num(text: str) -> str:
@@ -282,7 +295,7 @@ def node_summary(ex: Explanation, node: NodeExplanation, s: Style) -> str:
 # --- text ----------------------------------------------------------------------------------------
 
 def to_text(ex: Explanation, width: int = WIDTH) -> str:
-    values = ", ".join(f"{k}={fmt(v)}" for k, v in ex.inputs.items())
+    values = _values(ex, lambda k, v: f"{k}={fmt(v)}")
     lines = [f"{ex.source}: the chain rule for ∂{ex.output}/∂node " +
              (f"at {values}" if values else "(no inputs)")]
     for node in ex.nodes:
@@ -382,7 +395,7 @@ def _prose(prefix: str, text: str, width: int) -> list[str]:
 # --- Markdown ------------------------------------------------------------------------------------
 
 def to_markdown(ex: Explanation) -> str:
-    values = ", ".join(md_code(f"{k} = {fmt(v)}") for k, v in ex.inputs.items())
+    values = _values(ex, lambda k, v: md_code(f"{k} = {fmt(v)}"))
     out = [f"## The chain rule for {md_code(f'∂{ex.output}/∂node')}", "",
            f"Graph {md_code(ex.source)} {f'at {values}' if values else 'with no inputs'}; "
            f"output {md_code(ex.output)}."]
@@ -421,7 +434,7 @@ LATEX_PREAMBLE = ["\\documentclass{article}", "\\usepackage{amsmath}", "\\allowd
 
 def to_latex(ex: Explanation) -> str:
     s = LATEX
-    values = ", ".join(f"${s.name(k)} = {s.num(v)}$" for k, v in ex.inputs.items())
+    values = _values(ex, lambda k, v: f"${s.name(k)} = {s.num(v)}$").replace("… (", r"\ldots{} (")
     per_node = rf"\frac{{\partial {s.name(ex.output)}}}{{\partial\, \mathrm{{node}}}}"
     out = LATEX_PREAMBLE + [
         rf"\section*{{The chain rule for ${per_node}$}}",

@@ -67,7 +67,8 @@ _LATEX_SPECIAL = {"_": r"\_", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "{
                   "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
                   "\\": r"\textbackslash{}", "∂": r"$\partial$", "·": r"$\cdot$",
                   "…": r"\ldots{}", "✓": "ok", "✗": "MISMATCH", "≈": r"$\approx$",
-                  "–": "--", "—": "---"}
+                  "–": "--", "—": "---", "<": r"\textless{}", ">": r"\textgreater{}",
+                  "|": r"\textbar{}", '"': "''", "`": r"\`{}"}
 _LATEX_FUNCTIONS = {"exp": r"\exp", "log": r"\log", "sin": r"\sin", "cos": r"\cos",
                     "tanh": r"\tanh", "max": r"\max", "min": r"\min"}
 _LATEX_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 10, "neg": 3, "**": 4}

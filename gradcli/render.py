@@ -332,10 +332,16 @@ def summary(result: Result):
         notes += [n for n in c.notes if "kinks checked with the same conventions" not in n]
     if result.symbolic is not None:
         notes += result.symbolic.notes
+    if len(notes) > MAX_NOTES:
+        notes = notes[:MAX_NOTES] + [f"{len(notes) - MAX_NOTES:,} more notes not shown: "
+                                     "--format json lists them all"]
     for note in notes:
         text.append("\nnote: ", style="yellow")
         text.append(note)
     return text
+
+
+MAX_NOTES = 20  # a graph with 3,000 kinks would otherwise bury its tables
 
 
 def _counts(verdicts) -> str:
@@ -387,7 +393,8 @@ def trace_title(result: Result) -> str:
 
 def trace_footer(result: Result, cut: int) -> str:
     finals = sum(step.event == "final" for step in result.trace)
-    text = (f"{len(result.trace):,} steps; {finals:,} gradients became final, each once all the "
+    gradients = "gradient" if finals == 1 else "gradients"
+    text = (f"{len(result.trace):,} steps; {finals:,} {gradients} became final, each once all the "
             "nodes that use it were done (register_hook fires then; retain_grad keeps the value)")
     return text + (f"; {cut:,} steps not shown (--rows N or --all)" if cut else "")
 

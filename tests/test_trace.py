@@ -209,3 +209,41 @@ def test_console_script_trace_markdown(gradcli_exe):
     assert json.loads(subprocess.run(
         [gradcli_exe, "eval", *SEED_ARGS, "--trace", "--format", "json"],
         capture_output=True, text=True, timeout=60).stdout)["gradients"]["w"] == 3.0
+
+
+# --- found by the adversarial tester ------------------------------------------------------------
+
+def test_markdown_escapes_names_in_every_column():
+    result = differentiate(load("us.txt", "_a_ = x_*_y; __ = _a_ + x_; b__c = __*__"),
+                           {"x_": 1.0, "_y": 2.0}, check=False, trace=True)
+    text = document.markdown(result, None)
+    assert "∂b\\_\\_c/∂node" in text and "| ∂\\_a\\_/∂x\\_ | 2 |" in text
+    assert "a hook on \\_a\\_ fires now" in text
+    outside_code = re.sub(r"`[^`]*`", "", text)
+    assert not re.search(r"(?<!\\)_", outside_code)  # every _ outside a code span is escaped
+
+
+def test_latex_never_writes_a_line_pdflatex_cannot_read():
+    long_name = "n" + "x" * 5000
+    texts = [
+        document.latex(traced("a = " + " + ".join(["x*2"] * 5000), x=1), None),
+        document.latex(traced("a = " + " + ".join(f"x{i}" for i in range(3000)),
+                              **{f"x{i}": 1 for i in range(3000)}), None),
+        document.latex(traced(f"{long_name} = x*2; a = relu({long_name})", x=0), None),
+    ]
+    for text in texts:
+        assert max(map(len, text.splitlines())) < 2000
+        assert r"\begin{longtable}" in text and r"\begin{table}" not in text
+        _assert_balanced(text)
+
+
+def test_latex_file_name_is_typewriter_text():
+    result = differentiate(load("<stdin>", "a = x*2"), {"x": 1.0}, check=False)
+    assert r"\caption{\texttt{\textless{}stdin\textgreater{}}:" in document.latex(result, None)
+
+
+def test_many_notes_are_cut_with_a_count():
+    text = "\n".join(["x1 = relu(x0)"] + [f"x{i} = relu(x{i - 1})" for i in range(2, 101)])
+    out = invoke("eval", "-", "--x0", "0", "--no-check", stdin=text)
+    assert out.stdout.count("note: relu at 0") == 20
+    assert "note: 80 more notes not shown: --format json lists them all" in out.stdout
