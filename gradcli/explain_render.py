@@ -139,8 +139,11 @@ def sentence(r, s: Style, ex: Explanation | None = None) -> str:
     if r.kind == "zero_partial":
         partial = ex.partials.get((r.source, r.target)) if ex else None
         shown = s.symbolic(partial) if partial else None
-        equation = M(f"{s.partial(r.target, r.source)} = {shown} = 0") if shown else zero
-        return equation + T(" at these values")
+        if not shown:  # no symbolic form (too large): the number is all there is
+            return M(f"{s.partial(r.target, r.source)} = 0") + T(" at these values")
+        if shown.strip() in ("0", "0.0"):  # a constant 0: nothing to evaluate
+            return M(f"{s.partial(r.target, r.source)} = 0") + T(" everywhere")
+        return M(f"{s.partial(r.target, r.source)} = {shown} = 0") + T(" at these values")
     if r.kind == "underflow":
         return T("the product of nonzero factors underflows to 0 in float64")
     if r.kind == "cancel":
