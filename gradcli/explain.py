@@ -240,10 +240,13 @@ def _explain_by_paths(index: _Index, node: NodeExplanation) -> None:
     node.path_sum = add(products)
     node.agrees = agree(node.path_sum, node.grad, products)
     for p in node.paths:
-        if p.product == 0.0:
-            zeros = [f for f in p.factors if f.value == 0.0]
-            _add_whys(node, [w for f in zeros for w in factor_whys(index, f)] if zeros else
-                      [Remark("underflow", source=node.name, target=index.output)])
+        # a factor of exactly 0 explains a zero, also where 0 · inf made the product nan and
+        # the engine's hard zero (relu, max) kept the gradient 0
+        zeros = [f for f in p.factors if f.value == 0.0]
+        if zeros:
+            _add_whys(node, [w for f in zeros for w in factor_whys(index, f)])
+        elif p.product == 0.0:
+            _add_whys(node, [Remark("underflow", source=node.name, target=index.output)])
     if node.grad == 0.0 and any(products) and node.agrees:
         _add_whys(node, [Remark("cancel", op="paths", numbers=tuple(products))])
     nonfinite = not all(math.isfinite(f.value) for p in node.paths for f in p.factors)

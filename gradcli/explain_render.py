@@ -81,6 +81,11 @@ MARKDOWN = Style(name=str, expr=_text_expr, num=fmt, exact=repr, partial=TEXT.pa
                  code=md_code, dot=" · ", arrow=" → ", step_half="H½")
 
 
+def why_label(node) -> str:
+    """"why 0" explains the gradient; with a nonzero gradient it explains a path that is 0."""
+    return "why 0" if node.grad == 0.0 else "why a path is 0"
+
+
 def _latex_name(name: str) -> str:
     # pdflatex reads lines of at most 200,000 characters: a very long name is shown clipped
     return latex_name(name if len(name) <= MAX_LATEX_NAME else name[:MAX_LATEX_NAME - 1] + "…")
@@ -319,9 +324,9 @@ def text_node(ex: Explanation, node: NodeExplanation, width: int = WIDTH) -> lis
             lines += _prose("  ", sentence(r, TEXT, ex), width)
     lines += chain_lines(ex, TEXT, node, width)
     for r in node.why:
-        lines += _prose("  why 0: ", sentence(r, TEXT, ex), width)
+        lines += _prose(f"  {why_label(node)}: ", sentence(r, TEXT, ex), width)
     if node.why_more:
-        lines.append("  why 0: … and more reasons")
+        lines.append(f"  {why_label(node)}: … and more reasons")
     for r in node.notes:
         if r.kind in SUM_NOTES:
             lines += _prose("  note: ", sentence(r, TEXT, ex), width)
@@ -419,9 +424,9 @@ def markdown_node(ex: Explanation, node: NodeExplanation) -> list[str]:
             out += ["", sentence(r, MARKDOWN, ex) + "."]
     lines = [line[2:] for line in chain_lines(ex, TEXT, node, WIDTH + 2)]
     out += ["", "```text"] + lines + ["```"] if lines else []
-    bullets = [f"- why 0: {sentence(r, MARKDOWN, ex)}" for r in node.why]
+    bullets = [f"- {why_label(node)}: {sentence(r, MARKDOWN, ex)}" for r in node.why]
     if node.why_more:
-        bullets.append("- why 0: … and more reasons")
+        bullets.append(f"- {why_label(node)}: … and more reasons")
     bullets += [f"- note: {sentence(r, MARKDOWN, ex)}" for r in node.notes
                 if r.kind in SUM_NOTES]
     return out + ([""] + bullets if bullets else [])
@@ -466,9 +471,10 @@ def latex_node(ex: Explanation, node: NodeExplanation) -> list[str]:
     rows = latex_rows(ex, node)
     if rows:
         out += [r"\begin{align*}"] + [row + r" \\" for row in rows[:-1]] + [rows[-1], r"\end{align*}"]
-    items = [rf"\item why $0$: {sentence(r, s, ex)}" for r in node.why]
+    label = why_label(node).replace("0", "$0$")
+    items = [rf"\item {label}: {sentence(r, s, ex)}" for r in node.why]
     if node.why_more:
-        items.append(r"\item why $0$: \ldots\ and more reasons")
+        items.append(rf"\item {label}: \ldots\ and more reasons")
     items += [rf"\item {sentence(r, s, ex)}" for r in node.notes if r.kind in SUM_NOTES]
     return out + ([r"\begin{itemize}"] + items + [r"\end{itemize}"] if items else [])
 

@@ -469,3 +469,15 @@ def test_edge_values_never_raise_and_every_format_stays_well_formed(case: Case):
     for n in e.nodes:  # the engine's gradient is the total unless a note says they differ
         same = n.total == n.grad or (n.total != n.total and n.grad != n.grad)
         assert same or any(r.kind.startswith("disagree") for r in n.notes)
+
+
+def test_a_hard_zero_times_inf_still_says_why_and_a_zero_path_under_a_nonzero_gradient():
+    from click.testing import CliRunner
+
+    from gradcli.cli import main
+    out = CliRunner().invoke(main, ["explain", "-", "--x", "-1", "--k", "inf", "--wrt", "u"],
+                             input="u = x*1\nv = relu(u)\na = v*k\n")
+    assert "why 0: relu is off: u = -1 < 0, so ∂v/∂u = 0" in out.stdout
+    out = CliRunner().invoke(main, ["explain", "-", "--x", "-1", "--wrt", "x"],
+                             input="y = relu(x)\nz = y + x\n")
+    assert "why a path is 0: relu is off: x = -1 < 0, so ∂y/∂x = 0" in out.stdout
