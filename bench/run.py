@@ -477,7 +477,8 @@ class Report:
             pick = min if first["at_least"] else max
             worst = pick(measured, key=lambda t: t["value"])
             passing = sum(1 for t in measured if t["ok"])
-            value = f"{worst['value']:.3g}{first['unit']}"
+            v = worst["value"]
+            value = (f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}") + first["unit"]
             off = first["goal"] / worst["value"] if first["at_least"] else \
                 worst["value"] / first["goal"]
             result = "pass" if all(t["ok"] for t in measured) else \
@@ -616,6 +617,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=1, help="random graph seed")
     p.add_argument("--write", action="store_true", help="add this run to bench/RESULTS.md")
     p.add_argument("--label", default="run", help="section title in bench/RESULTS.md")
+    p.add_argument("--from-json", metavar="FILE",
+                   help="print (and with --write, record) a saved run from bench/out/ again, "
+                        "without measuring")
     p.add_argument("--child", metavar="SPEC", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
@@ -634,6 +638,13 @@ def main(argv=None) -> None:
     # Children write bytecode caches as a normal install does: with PYTHONDONTWRITEBYTECODE
     # every cold start would compile gradcli from source again.
     SOURCE["env"] = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text())
+        body = render(saved["data"], saved["meta"])
+        print(body)
+        if args.write:
+            write_results(args.label, body, saved["meta"]["date"])
+        return
     if args.gradcli_src:
         SOURCE["dir"] = Path(args.gradcli_src).resolve()
         path = os.pathsep.join([str(SOURCE["dir"]), os.environ.get("PYTHONPATH", "")])
