@@ -1,6 +1,6 @@
 """gradcli's performance targets, measured side by side in one run: one command.
 
-    .venv/bin/python bench/run.py                  # 1e4, 1e5, 1e6 nodes (about 14 minutes)
+    .venv/bin/python bench/run.py                  # 1e4, 1e5, 1e6 nodes (about 12 minutes)
     .venv/bin/python bench/run.py --quick          # 1e4 only, 5 cold starts (about a minute)
     .venv/bin/python bench/run.py --write --label "after the flat tape"   # also bench/RESULTS.md
 
