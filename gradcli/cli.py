@@ -349,6 +349,18 @@ def emit(data: str | bytes, path: str | None = None) -> None:
         raise InputError(f"-o {path}: cannot write: {e.strerror or e}") from None
 
 
+def emit_chunks(chunks, end: str = "") -> None:
+    """Write a document that comes in pieces to stdout, each as emit() would."""
+    if sys.stdout is None:
+        raise OSError("standard output is closed")
+    encoding = sys.stdout.encoding or "utf-8"
+    sys.stdout.flush()
+    for chunk in chunks:
+        _write_all(sys.stdout.buffer, chunk.encode(encoding))
+    _write_all(sys.stdout.buffer, end.encode(encoding))
+    sys.stdout.buffer.flush()
+
+
 def _write_all(stream, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -417,7 +429,10 @@ def write(result, output_format: str, rows: int | None) -> None:
         emit(getattr(document, output_format)(result, rows) + "\n")
         return
     if output_format == "json":
-        emit(render.dumps(result, indent=2 if sys.stdout.isatty() else None) + "\n")
+        if sys.stdout.isatty():
+            emit(render.dumps(result, indent=2) + "\n")
+        else:
+            emit_chunks(render.json_chunks(result), "\n")
         return
     from rich.console import Console
     console = Console(highlight=False, soft_wrap=False)
