@@ -7,6 +7,7 @@ Each gives a MethodReport; CheckReport merges them node by node.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -62,6 +63,9 @@ def nonfinite_paths(result) -> tuple[set[str], set[tuple[str, str]]]:
     if cached is not None:
         return cached
     tape, vals = result.tape, result.slot_values
+    if all(map(math.isfinite, vals)):
+        result._nonfinite_paths = set(), set()
+        return result._nonfinite_paths
     nodes: set[str] = set()
     edges: set[tuple[str, str]] = set()
     names = list(tape.node_slot)

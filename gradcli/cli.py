@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import stat
 import sys
 import threading
 import time
@@ -73,7 +74,6 @@ def run_graph_command(ctx: click.Context, graph: str, set_values, output, checks
             loaded = load(name, text)
             result = differentiate(loaded, values, output=output, check=checks,
                                    symbolic=symbolic, trace=trace, progress=say)
-            say("writing the output")
         write_result(result)
     except GradcliError as error:
         click.echo(error.render(), err=True)
@@ -115,16 +115,20 @@ def progress_on_stderr():
 
     def show() -> None:  # on the timer's thread
         from rich.console import Console
-        from rich.status import Status
+        from rich.live import Live
+        from rich.spinner import Spinner
         with lock:
             if done.is_set():
                 return
-            shown.append(Status(_status_text(phase[0], started), console=Console(stderr=True)))
+            spinner = Spinner("dots", _status_text(phase[0], started), style="green")
+            # stdout is left alone: it belongs to the main thread and the output
+            shown.append(Live(spinner, console=Console(stderr=True), transient=True,
+                              redirect_stdout=False, redirect_stderr=False))
             shown[0].start()
         while not done.wait(0.25):
             with lock:
                 if not done.is_set():
-                    shown[0].update(_status_text(phase[0], started))
+                    spinner.update(text=_status_text(phase[0], started))
 
     timer = threading.Timer(PROGRESS_AFTER, show)
     timer.daemon = True
@@ -311,12 +315,11 @@ def _write_text_figure(figure, path: str | None) -> None:
 def _is_terminal(path: str | None) -> bool:
     if path is None:
         return sys.stdout is not None and sys.stdout.isatty()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_NOCTTY) if os.path.exists(path) and \
-            not os.path.isfile(path) else None
+    try:  # only a character device can be a terminal; opening a FIFO to look would block
+        if not stat.S_ISCHR(os.stat(path).st_mode):
+            return False
+        fd = os.open(path, os.O_WRONLY | os.O_NOCTTY)
     except OSError:
-        return False
-    if fd is None:
         return False
     try:
         return os.isatty(fd)
@@ -362,32 +365,43 @@ def emit_chunks(chunks, end: str = "") -> None:
 
 
 def _write_all(stream, data: bytes) -> None:
+    """A buffered writer writes all it is given or raises; pieces keep each write small."""
     view = memoryview(data)
-    while view:
-        written = stream.write(view[:WRITE_CHUNK])
-        if written is not None and written <= 0:
-            raise OSError(f"only {len(data) - len(view):,} of {len(data):,} bytes were written")
-        view = view[WRITE_CHUNK if written is None else written:]
+    for start in range(0, len(view), WRITE_CHUNK):
+        stream.write(view[start:start + WRITE_CHUNK])
 
 
 def _write_file(path: str, data: bytes) -> None:
-    if os.path.isdir(path):
-        raise IsADirectoryError(21, "is a directory")
-    if os.path.exists(path) and not os.path.isfile(path):  # /dev/stdout, a tty, a pipe
+    path = os.path.realpath(path)  # through a symlink to its file, not over the link
+    if not _is_regular_or_new(path):  # /dev/stdout, a tty, a FIFO: written as it is
         with open(path, "wb") as f:
             _write_all(f, data)
         return
     import tempfile
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".gradcli-", suffix=".tmp")
+    mode = os.stat(path).st_mode & 0o7777 if os.path.exists(path) else _default_mode()
+    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".gradcli-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             _write_all(f, data)
+            os.fchmod(f.fileno(), mode)  # mkstemp makes 0600; keep what a plain open would give
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _is_regular_or_new(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return True
+
+
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def check_methods(chosen: tuple[str, ...]) -> tuple[str, ...]:

@@ -374,8 +374,8 @@ def _template(segment: str, parts: list[str]) -> tuple | None:
 
 def _instantiate(template: tuple, atoms: list[str], base: int, names: dict) -> Statement:
     items, target_at, start, end = template
-    if not _SPECIAL.isdisjoint(atoms):
-        raise _GiveUp  # a function used as a name, a keyword: the careful parser explains
+    if not _SPECIAL.isdisjoint(atoms) or atoms[0][0] in _NUMBER_START:
+        raise _GiveUp  # a function or keyword as a name, a number assigned to: explained there
     offsets = list(accumulate(map(len, atoms), initial=base))  # base + lengths of the first k
     rpn = []
     for op, const, k in items:

@@ -363,7 +363,7 @@ def check(result) -> MethodReport:
     shapes = _Shapes()
     acc: dict[str, float] = {result.output: 1.0}  # the check's own chain rule
     unverifiable: set[str] = set()
-    tainted_nodes, tainted_edges = nonfinite_paths(result)
+    tainted_edges = nonfinite_paths(result)[1]
     done = 0
     try:
         with time_budget(CHECK_SECONDS):

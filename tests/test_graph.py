@@ -457,3 +457,26 @@ def test_o_into_a_directory_or_a_full_device(tmp_path):
     out = invoke(*SEED, "--format", "dot", "-o", "/dev/full")
     assert out.exit_code == 2
     assert out.stderr == "error: -o /dev/full: cannot write: No space left on device\n"
+
+
+def test_o_keeps_the_usual_mode_follows_symlinks_and_feeds_a_fifo(tmp_path):
+    import stat
+    import threading
+    plain = tmp_path / "g.dot"
+    assert invoke(*SEED, "-o", str(plain)).exit_code == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(plain.stat().st_mode) == 0o666 & ~umask  # not mkstemp's 0600
+    real, link = tmp_path / "real.dot", tmp_path / "link.dot"
+    real.write_text("")
+    link.symlink_to(real)
+    assert invoke(*SEED, "-o", str(link)).exit_code == 0
+    assert link.is_symlink() and real.read_text().startswith("digraph")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    assert invoke(*SEED, "--format", "dot", "-o", str(fifo)).exit_code == 0
+    reader.join(30)
+    assert got and got[0].startswith(b"digraph")

@@ -355,3 +355,13 @@ def test_fast_parser_gives_the_careful_parsers_statements(text: str):
     many = text * 80  # enough repeats that every shape is reused: the fast path must not decline
     if "\n" in text.rstrip("\n") or ";" in text:
         assert parse_fast(many) == parse_carefully(Source("t.txt", many))
+
+
+@pytest.mark.parametrize("text", ["y = x\n2 = x\n", "y = x*w\nz = y*2\n3 = z*w\n", "a = x; .5 = x",
+                                  "a = x\npi = x\n", "a = x\nif = x\n", "a = x\nrelu = x\n"])
+def test_fast_parser_declines_what_only_the_careful_parser_can_explain(text):
+    from gradcli.errors import SourceError
+    from gradcli.parser import parse, parse_fast
+    assert parse_fast(text) is None
+    with pytest.raises(SourceError):
+        parse(Source("t.txt", text))
