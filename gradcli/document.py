@@ -3,34 +3,20 @@
 from __future__ import annotations
 
 from .core import Result, expression_text
-from .printer import format_rpn_latex, latex_name, latex_number, latex_text
+from .printer import format_rpn_latex, latex_name, latex_number, latex_text, md_code, md_escape
 from .render import (
     TRACE_GAP,
     _mark_text,
     _title,
     fmt,
     select_rows,
-    summary,
+    summary_lines,
     trace_footer,
     trace_rows,
     trace_window,
 )
 
 # --- Markdown (GitHub-flavoured) --------------------------------------------------------------
-
-# Inline specials only: lines never start with text we escape, so `#`, `-`, `+`, `1.` are safe.
-_MD_SPECIAL = set("\\`*_[]<>|~")
-
-
-def md_text(text: str) -> str:
-    """Plain text that Markdown shows as it is (no emphasis, links or table breaks)."""
-    return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
-
-
-def md_code(text: str) -> str:
-    """A code span; `|` is escaped because a table cell would otherwise end there."""
-    return "`" + text.replace("|", "\\|") + "`" if text else ""
-
 
 def _md_table(header: list[str], align: str, rows) -> list[str]:
     spec = {"l": ":--", "r": "--:", "c": ":-:"}
@@ -44,11 +30,11 @@ def markdown(result: Result, rows: int | None) -> str:
     methods = len(check.methods) if check else 0
     node_rows = [[md_code(n.name), n.kind, md_code(n.expression), fmt(n.value), fmt(n.grad)] +
                  ([_mark_text(check.nodes.get(n.name), methods)] if check else []) for n in nodes]
-    header = ["node", "kind", "expression", "value", md_text(f"∂{out}/∂node")] + \
+    header = ["node", "kind", "expression", "value", md_escape(f"∂{out}/∂node")] + \
         (["check"] if check else [])
-    lines = [f"**{md_text(_title(result))}**", ""]
+    lines = [f"**{md_escape(_title(result))}**", ""]
     lines += _md_table(header, "lllrr" + "c" * bool(check), node_rows)
-    edge_rows = [[md_text(f"∂{e.target}/∂{e.source}"), fmt(e.local)] +
+    edge_rows = [[md_escape(f"∂{e.target}/∂{e.source}"), fmt(e.local)] +
                  ([_mark_text(check.edges.get((e.source, e.target)), methods)] if check else [])
                  for e in edges]
     if edge_rows:
@@ -59,20 +45,16 @@ def markdown(result: Result, rows: int | None) -> str:
         shown = {n.name for n in nodes}
         forms = [[md_code(name), md_code(form) if form else "(too large)"]
                  for name, form in result.symbolic.gradients.items() if name in shown]
-        lines += ["", md_text(f"Closed forms of ∂{out}/∂node:"), ""]
-        lines += _md_table(["node", md_text(f"∂{out}/∂node")], "ll", forms)
+        lines += ["", md_escape(f"Closed forms of ∂{out}/∂node:"), ""]
+        lines += _md_table(["node", md_escape(f"∂{out}/∂node")], "ll", forms)
     if result.trace is not None:
         steps, cut = trace_window(trace_rows(result), rows, TRACE_GAP)
-        lines += ["", md_text(f"The backward pass, step by step ({trace_footer(result, cut)}):"), ""]
-        lines += _md_table(["#", "node", "what happens", md_text(f"∂{out}/∂node")], "rllr",
-                           [[n, md_code(node), md_text(what), total]
+        lines += ["", md_escape(f"The backward pass, step by step ({trace_footer(result, cut)}):"), ""]
+        lines += _md_table(["#", "node", "what happens", md_escape(f"∂{out}/∂node")], "rllr",
+                           [[n, md_code(node), md_escape(what), total]
                             for n, node, what, total in steps])
-    lines += [""] + [f"- {md_text(line.strip())}" for line in _summary_lines(result)]
+    lines += [""] + [f"- {md_escape(line.strip())}" for line in summary_lines(result)]
     return "\n".join(lines)
-
-
-def _summary_lines(result: Result) -> list[str]:
-    return [line for line in summary(result).plain.splitlines() if line.strip()]
 
 
 # --- LaTeX --------------------------------------------------------------------------------------
@@ -80,9 +62,7 @@ def _summary_lines(result: Result) -> list[str]:
 # the table environment in it is what to paste into a paper or slides.
 
 def latex_value(x: float) -> str:
-    text = fmt(x)
-    return {"nan": r"\mathrm{NaN}", "inf": r"\infty", "-inf": r"-\infty"}.get(text) or \
-        latex_number(text)
+    return latex_number(fmt(x))
 
 
 MAX_LATEX_NAME = 60  # characters of a name or an expression in a cell: pdflatex reads lines
@@ -144,7 +124,7 @@ def latex(result: Result, rows: int | None) -> str:
     if result.trace is not None:
         lines += _latex_trace(result, rows)
     lines += [r"{\footnotesize"]
-    lines += [latex_text(_clip_note(line.strip())) + r"\par" for line in _summary_lines(result)]
+    lines += [latex_text(_clip_note(line.strip())) + r"\par" for line in summary_lines(result)]
     lines += ["}", r"\end{document}"]
     return "\n".join(lines)
 

@@ -11,7 +11,7 @@ import subprocess
 from .core import Node, Result
 from .errors import InputError
 from .evaluate import Edge
-from .render import fmt
+from .render import align, clip, fmt
 
 FORMATS = ("text", "dot", "mermaid", "svg", "png")
 EXTENSIONS = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".mermaid": "mermaid",
@@ -31,7 +31,6 @@ PNG_DPI = 144  # Graphviz's 96 dpi blurs on a projector; svg is resolution-free 
 # past these the terminal figure is a listing of one node per line instead.
 TREE_MAX_DEPTH = 16
 TREE_MAX_LINES = 400
-EXPRESSION_WIDTH = 60  # as in the tables: a figure's boxes stay readable
 MAX_NOTES = 8  # a figure's legend; 10,000 relus at 0 would bury the graph
 
 # Mermaid's own defaults (maxEdges, maxTextSize), which GitHub keeps: past them it draws an
@@ -62,10 +61,6 @@ def format_for_path(path: str) -> str:
     said = f"the extension '{extension}'" if extension else "a name without an extension"
     raise InputError(f"-o {path}: cannot tell the figure format from {said}\n"
                      f"  = hint: add --format {'|'.join(FORMATS)}, or name the file {known}")
-
-
-def clip(text: str, width: int = EXPRESSION_WIDTH) -> str:
-    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def value_text(node: Node) -> str:
@@ -405,14 +400,8 @@ def listing(result: Result, show: str = "both") -> str:
     intro = (f"{len(result.nodes):,} nodes: more than a tree shows here ({TREE_MAX_DEPTH} levels, "
              f"{TREE_MAX_LINES} lines), so one node per line in file order; --format dot or "
              "mermaid draws the graph")
-    return "\n".join([intro, ""] + _align(rows, right={3, 4} if values else set()) +
+    return "\n".join([intro, ""] + align(rows, right={3, 4} if values else set()) +
                      [f"⚠ {note}" for note in notes(result)])
-
-
-def _align(rows: list[list[str]], right: set[int]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.rjust(w) if i in right else c.ljust(w)
-                      for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows]
 
 
 # --- svg and png, by Graphviz ----------------------------------------------------------------

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .explain import COUNT_CAP, MAX_DEFAULT_NODES, RTOL, STEPS_HEAD, Explanation, NodeExplanation
-from .printer import format_rpn, format_rpn_latex, latex_name, latex_number, latex_text
+from .printer import format_rpn, format_rpn_latex, latex_name, latex_number, latex_text, md_code, md_escape
 from .render import fmt, json_number
 
 WIDTH = 80  # text and the Markdown code blocks: readable in an 80-column terminal
@@ -50,32 +50,7 @@ TEXT = Style(name=str, expr=_text_expr, num=fmt, exact=repr, partial=lambda t, s
              dot=" · ", arrow=" → ", step_half="H½")
 
 
-def md_code(text: str) -> str:
-    """A Markdown code span that holds any text: a fence longer than its longest backtick run."""
-    fence = "`" * (max((len(r) for r in _backtick_runs(text)), default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def _backtick_runs(text: str) -> list[str]:
-    runs, current = [], ""
-    for ch in text:
-        if ch == "`":
-            current += ch
-        elif current:
-            runs.append(current)
-            current = ""
-    return runs + [current] if current else runs
-
-
 # Inline Markdown that could change meaning in prose (GitHub's strikethrough and tables too).
-_MD_SPECIAL = set("\\`*_[]<>|~")
-
-
-def md_escape(text: str) -> str:
-    return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
-
-
 MARKDOWN = Style(name=str, expr=_text_expr, num=fmt, exact=repr, partial=TEXT.partial,
                  grad=TEXT.grad, symbolic=_text_symbolic, math=md_code, text=md_escape,
                  code=md_code, dot=" · ", arrow=" → ", step_half="H½")
@@ -103,16 +78,11 @@ def _values(ex, one) -> str:
     return shown + (f", … ({more:,} more inputs)" if more > 0 else "")
 
 
-def _latex_num(text: str) -> str:
-    special = {"nan": r"\mathrm{nan}", "inf": r"\infty", "-inf": r"-\infty"}
-    return special.get(text) or latex_number(text)
-
-
 LATEX = Style(
     name=_latex_name,
     expr=lambda rpn: r"\ldots" if rpn is None else format_rpn_latex(rpn),
-    num=lambda x: _latex_num(fmt(x)),
-    exact=lambda x: _latex_num(repr(x)),
+    num=lambda x: latex_number(fmt(x)),
+    exact=lambda x: latex_number(repr(x)),
     partial=lambda t, s: rf"\frac{{\partial {_latex_name(t)}}}{{\partial {_latex_name(s)}}}",
     grad=lambda n: rf"\operatorname{{grad}}\left({_latex_name(n)}\right)",
     symbolic=lambda p: p.latex if len(p.latex) <= MAX_SYMBOLIC_LATEX else None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 _ATOM = 10
 _SPACED = {"+", "-"}  # "u + b" but "x*w": reads like the notebook and like sympy
 
@@ -85,7 +87,10 @@ def latex_name(name: str) -> str:
 
 
 def latex_number(text: str) -> str:
-    """A number as written (`1e-3`, `2.5`) in math mode."""
+    """A number as written (`1e-3`, `2.5`, or nan/inf as gradcli prints them) in math mode."""
+    special = {"nan": r"\mathrm{NaN}", "inf": r"\infty", "-inf": r"-\infty"}.get(text)
+    if special:
+        return special
     mantissa, e, exponent = text.lower().partition("e")
     if not e:
         return mantissa
@@ -140,3 +145,25 @@ def _apply_latex(op, stack):
 
 def _wrap_latex(text, needed: bool):
     return (r"\left(", text, r"\right)") if needed else text
+
+
+# --- Markdown (GitHub-flavoured) -------------------------------------------------------------
+
+# Inline specials only: lines never start with text we escape, so `#`, `-`, `+`, `1.` are safe.
+_MD_SPECIAL = set("\\`*_[]<>|~")
+
+
+def md_escape(text: str) -> str:
+    """Plain text that Markdown shows as it is (no emphasis, links or table breaks)."""
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
+
+
+def md_code(text: str) -> str:
+    """A code span that holds any text: a fence longer than its longest backtick run. (Names
+    and expressions have no `|`, so one in a table cell cannot end the cell.)"""
+    if not text:
+        return ""
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"

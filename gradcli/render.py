@@ -166,7 +166,7 @@ def _mark(verdict, methods: int):
 
 DEFAULT_ROWS = 50  # a table longer than this shows its most telling rows
 PLAIN_ROWS = 1000  # past this many rows, plain text: a rich Table costs ~0.3 ms a row
-_EXPRESSION_WIDTH = 60
+EXPRESSION_WIDTH = 60  # characters of an expression in a table, a figure or a document
 
 
 def _priority(verdict, is_output: bool, is_input: bool, x: float) -> tuple:
@@ -193,7 +193,8 @@ def select_rows(result: Result, rows: int | None):
     return shown, [edges[i] for i in sorted(i for _, i in heapq.nlargest(rows, edge_keys))]
 
 
-def _clip(text: str, width: int = _EXPRESSION_WIDTH) -> str:
+def clip(text: str, width: int = EXPRESSION_WIDTH) -> str:
+    """At most `width` characters, the last of a longer text being …"""
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
@@ -230,7 +231,7 @@ def tables(result: Result, rows: int | None = DEFAULT_ROWS, width: int = 80) -> 
         nodes.add_column("check", justify="left" if len(check.methods) > 1 else "center",
                          no_wrap=True)
     for n in shown_nodes:
-        row = [Text(n.name), n.kind, Text(_clip(n.expression)), fmt(n.value), fmt(n.grad)]
+        row = [Text(n.name), n.kind, Text(clip(n.expression)), fmt(n.value), fmt(n.grad)]
         if check is not None:
             row.append(_mark(check.nodes.get(n.name), len(check.methods)))
         nodes.add_row(*row)
@@ -262,20 +263,20 @@ def plain_rows(result: Result, nodes, edges) -> str:
     methods = len(check.methods) if check else 0
     mark = (lambda v: _mark_text(v, methods)) if check else (lambda v: "")
     verdicts = check.nodes if check else {}
-    cells = [(n.name, n.kind, _clip(n.expression, 40), fmt(n.value), fmt(n.grad),
+    cells = [(n.name, n.kind, clip(n.expression, 40), fmt(n.value), fmt(n.grad),
               mark(verdicts.get(n.name))) for n in nodes]
     header = ("node", "kind", "expression", "value", f"∂{result.output}/∂node", "check")
-    lines = _align([header] + cells, right={3, 4})
+    lines = align([header] + cells, right={3, 4})
     edge_verdicts = check.edges if check else {}
     edge_cells = [(f"∂{e.target}/∂{e.source}", fmt(e.local), mark(edge_verdicts.get((e.source, e.target))))
                   for e in edges]
     lines = [_title(result), ""] + lines
-    lines += [""] + _align([("edge", "local partial", "check")] + edge_cells, right={1})
+    lines += [""] + align([("edge", "local partial", "check")] + edge_cells, right={1})
     if result.symbolic is not None:
         names = {n.name for n in nodes}
         forms = [(name, form or "(too large)") for name, form in result.symbolic.gradients.items()
                  if name in names]
-        lines += ["", f"closed forms of ∂{result.output}/∂node:"] + _align(forms, right=set())
+        lines += ["", f"closed forms of ∂{result.output}/∂node:"] + align(forms, right=set())
     if len(nodes) < len(result.nodes) or len(edges) < len(result.edges):
         lines += ["", _left_out(result, nodes, edges)]
     return "\n".join(lines)
@@ -293,7 +294,7 @@ def _left_out(result: Result, nodes, edges) -> str:
             "more, --format json everything")
 
 
-def _align(rows: list[tuple], right: set[int]) -> list[str]:
+def align(rows: list[tuple], right: set[int]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(c.rjust(w) if i in right else c.ljust(w)
                       for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows]
@@ -320,23 +321,38 @@ _SHORT = {"sympy": "sympy", "forward": "fwd", "fd": "fd"}
 
 
 def summary(result: Result):
+    """The check's verdict and the notes, as rich Text (summary_pieces is the same in plain)."""
     from rich.text import Text
     text = Text()
+    for piece, style in summary_pieces(result):
+        text.append(piece, style=style)
+    return text
+
+
+def summary_lines(result: Result) -> list[str]:
+    """The summary as plain lines, for Markdown and LaTeX (no rich to import)."""
+    return [line for line in "".join(p for p, _ in summary_pieces(result)).splitlines()
+            if line.strip()]
+
+
+def summary_pieces(result: Result) -> list[tuple[str, str]]:
+    """(text, style) pieces of the check's verdict and the notes."""
+    pieces: list[tuple[str, str]] = []
     c = result.check
     if c is None:
-        text.append("check: skipped (--no-check)", style="dim")
+        pieces.append(("check: skipped (--no-check)", "dim"))
     else:
-        text.append("check: ✓ " if c.ok else "check: ✗ MISMATCH ", style="bold green" if c.ok else
-                    "bold red")
+        pieces.append(("check: ✓ " if c.ok else "check: ✗ MISMATCH ",
+                       "bold green" if c.ok else "bold red"))
         agreed = sum(v.status == "ok" for v in c.nodes.values())
-        text.append(f"{agreed} of {len(c.nodes)} gradients confirmed by "
-                    f"{', '.join(c.methods)}" + (f"; {len(c.mismatches)} mismatch(es):" if not c.ok else ""))
-        for m in c.mismatches:
-            text.append(f"\n  {m}", style="red")
+        pieces.append((f"{agreed} of {len(c.nodes)} gradients confirmed by "
+                       f"{', '.join(c.methods)}" +
+                       (f"; {len(c.mismatches)} mismatch(es):" if not c.ok else ""), ""))
+        pieces += [(f"\n  {m}", "red") for m in c.mismatches]
         for m in c.methods.values():
             edges = f", local partials {_counts(m.edges.values())}" if m.edges else ""
-            text.append(f"\n  {m.name}: gradients {_counts(m.nodes.values())}{edges} "
-                        f"(rtol {m.rtol:g}, atol {m.atol:g}); {m.how}", style="dim")
+            pieces.append((f"\n  {m.name}: gradients {_counts(m.nodes.values())}{edges} "
+                           f"(rtol {m.rtol:g}, atol {m.atol:g}); {m.how}", "dim"))
     notes = list(result.kinks) + [f"non-finite: {line}" for line in result.anomalies.lines()]
     if c is not None:
         notes += [n for n in c.notes if "kinks checked with the same conventions" not in n]
@@ -346,9 +362,8 @@ def summary(result: Result):
         notes = notes[:MAX_NOTES] + [f"{len(notes) - MAX_NOTES:,} more notes not shown: "
                                      "--format json lists them all"]
     for note in notes:
-        text.append("\nnote: ", style="yellow")
-        text.append(note)
-    return text
+        pieces += [("\nnote: ", "yellow"), (note, "")]
+    return pieces
 
 
 MAX_NOTES = 20  # a graph with 3,000 kinks would otherwise bury its tables
@@ -422,7 +437,7 @@ def trace_table(result: Result, rows: int | None, width: int = 80):
     widest = max((len(r[2]) for r in shown), default=0)
     if len(shown) > PLAIN_ROWS or widest + 30 > width:
         header = ("#", "node", "what happens", f"∂{result.output}/∂node")
-        lines = [trace_title(result), ""] + _align([header] + shown, right={0, 3})
+        lines = [trace_title(result), ""] + align([header] + shown, right={0, 3})
         return "\n".join(lines + [trace_footer(result, cut)])
     table = Table(title=escape(trace_title(result)), title_justify="left",
                   caption=escape(trace_footer(result, cut)), caption_justify="left")
